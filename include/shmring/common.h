@@ -1,0 +1,100 @@
+/* shmring — definitions shared by every ring kind: errors, configuration, roles, lifecycle.
+ *
+ * Conventions of the whole API:
+ *   - setup calls (create, open, close, unlink) return 0 or a negative errno and never leave a
+ *     half-made object behind;
+ *   - fast-path calls return a count, 0, or a negative errno (-EAGAIN when full or empty) and
+ *     never touch errno;
+ *   - nothing here makes a system call unless its comment says so.
+ */
+#ifndef SHMRING_COMMON_H
+#define SHMRING_COMMON_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest ring name, in bytes, without the terminating NUL. Names are any bytes but '\0' and '/'. */
+#define SHMRING_NAME_MAX 63
+
+/* Permission bits a ring gets when the configuration leaves `mode` at 0. */
+#define SHMRING_DEFAULT_MODE 0600u
+
+/* Spins (each a load and a CPU pause) before a waiting side goes to sleep on a semaphore. */
+#define SHMRING_DEFAULT_SPIN 4096u
+
+/* Timeouts, in nanoseconds, for the blocking calls: < 0 waits without limit (still with periodic
+ * liveness checks), 0 does not sleep but checks that the peer is alive (one system call), > 0 waits
+ * at most that long. */
+#define SHMRING_FOREVER (-1)
+
+/* Creation flags (struct shmring_config.flags). */
+#define SHMRING_F_HUGEPAGES 0x1u /* back the segment with huge pages (SHM_HUGETLB); needs vm.nr_hugepages */
+
+/* What a process attaches as. */
+enum shmring_role {
+    SHMRING_PRODUCER = 1,
+    SHMRING_CONSUMER = 2,
+};
+
+/* Ring kinds, as stored in the shared header. */
+enum shmring_kind {
+    SHMRING_KIND_SPSC = 1, /* one producer, one consumer, variable-length records */
+    SHMRING_KIND_MPMC = 2, /* many producers, many consumers, fixed-size slots */
+};
+
+/* Creation parameters. Initialise with shmring_config_init() and set what you need. */
+struct shmring_config {
+    uint64_t capacity; /* SPSC: bytes of the data area, a power of two in
+                          [SHMRING_SPSC_CAPACITY_MIN, SHMRING_SPSC_CAPACITY_MAX] */
+    uint32_t mode;     /* permission bits (like open(2)'s mode, & 0777); 0 means 0600 */
+    uint32_t flags;    /* SHMRING_F_* */
+};
+
+/* Fills *cfg with the defaults (capacity 1 MiB, mode 0600, no flags). Thread-safe. */
+void shmring_config_init(struct shmring_config *cfg);
+
+/* Error codes beyond the usual errno meanings, as shmring uses them:
+ *   -EAGAIN           the ring is full (producer) or empty (consumer); try again
+ *   -EPIPE            end of stream: the producer closed or died and everything was read, or the
+ *                     consumer is gone and a blocking push would never finish
+ *   -ETIMEDOUT        a blocking call's timeout expired
+ *   -EMSGSIZE         a record larger than the ring allows, or than the caller's buffer
+ *   -ENOENT           no ring of that name
+ *   -EEXIST           a ring (or another System V object) already holds that name's key
+ *   -EBADMSG          the segment under that name is not a shmring (foreign magic)
+ *   -EPROTONOSUPPORT  the ring was made by an incompatible version of shmring (ABI) or is of
+ *                     another kind than asked for
+ *   -EUCLEAN          the ring's shared memory holds values that break its invariants (corrupt)
+ *   -EIDRM            the ring was removed while in use
+ *   -EBUSY            the role is taken (an SPSC ring has one producer and one consumer)
+ *   -EDEADLK          the call would wait for space that only this caller can free
+ */
+
+/* A static, human-readable message for a code returned by any shmring call (negative or positive
+ * errno). Thread-safe; never returns NULL. */
+const char *shmring_strerror(int err);
+
+/* The symbolic name of a code ("EAGAIN", ...), or "UNKNOWN". Thread-safe; never returns NULL. */
+const char *shmring_err_name(int err);
+
+/* Removes the ring called `name`, of any kind: its segment (freed by the kernel once the last
+ * process detaches), its semaphore set and its message queue (at once: processes waiting on them
+ * get -EIDRM). Attached processes keep their mapping, so nobody reads unmapped memory.
+ * Returns 0, -ENOENT (no such ring), -EBADMSG (the key holds a foreign segment, left untouched),
+ * -EPERM/-EACCES, -EINVAL (bad name). Any thread or process may call it. System calls: several. */
+int shmring_unlink(const char *name);
+
+/* The System V key that `name` maps to (what ipcs shows), or -EINVAL / -ENAMETOOLONG for a bad name
+ * (as a negative value in the returned int64_t). Thread-safe, no system call. */
+int64_t shmring_name_key(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRING_COMMON_H */

@@ -1,0 +1,152 @@
+/* shmring — the shared-memory layout (ABI) of a ring segment.
+ *
+ * A segment is one System V shared-memory segment: a 4 KiB header followed by the data area.
+ * Processes map it at different addresses, so it holds no pointers: only fixed-width integers,
+ * offsets and System V ids. Everything a process reads from it is untrusted (another process may
+ * have written anything): readers load a value once, check it against the geometry they cached at
+ * attach time, and use only their local copy.
+ *
+ * The header is written by the creator while `magic` is 0 and published by a release store of
+ * SHMRING_MAGIC; an opener that reads the magic with acquire sees a fully initialised header,
+ * semaphores included.
+ *
+ * Cache lines: the producer's line and the consumer's line are each followed by a guard line (the
+ * adjacent-line prefetcher pulls pairs of lines), so neither side's stores invalidate the other's.
+ * The wait line is read on every commit and release but written only by a side about to sleep.
+ *
+ * SPSC data area: a sequence of records, each an 8-byte header word followed by the payload,
+ * padded to 8 bytes. Header word: bits 0-31 the payload length (for a padding record: the bytes
+ * it skips, header included), bits 32-39 the record type, bits 40-63 SHMRING_REC_TAG.
+ * A header word of 0 means "nothing here yet". A record never straddles the end of the area: when
+ * one would, a padding record fills the rest and the record starts at offset 0.
+ * Invariant kept by the producer: the word where the consumer will look next is either 0 or the
+ * header of a committed record of this lap. It keeps it by zeroing the word after each record
+ * before it publishes the record, and never writes that word while the consumer may still need it
+ * (it keeps 8 bytes of slack: tail + 8 - head <= capacity).
+ */
+#ifndef SHMRING_LAYOUT_H
+#define SHMRING_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmring/atomic.h"
+
+#define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
+#define SHMRING_ABI_VERSION 1u
+#define SHMRING_CACHELINE 64
+#define SHMRING_HEADER_SIZE 4096u /* the data area starts here */
+
+/* Record header word. */
+#define SHMRING_REC_DATA 1u
+#define SHMRING_REC_PAD 2u
+#define SHMRING_REC_TAG UINT64_C(0x5a17e5) /* 24 bits: catches garbage and stale words */
+#define SHMRING_REC_HDR 8u                 /* bytes of a record header */
+#define SHMRING_REC_ALIGN 8u
+
+#define SHMRING_REC_WORD(type, len) \
+    ((SHMRING_REC_TAG << 40) | ((uint64_t)(type) << 32) | (uint64_t)(uint32_t)(len))
+#define SHMRING_REC_LEN(w) ((uint32_t)(w))
+#define SHMRING_REC_TYPE(w) ((uint32_t)((w) >> 32) & 0xffu)
+#define SHMRING_REC_TAG_OK(w) (((w) >> 40) == SHMRING_REC_TAG)
+
+/* Header flags (shmring_ident.flags), fixed at creation. */
+#define SHMRING_HDR_HUGEPAGES 0x1u /* segment backed by huge pages */
+#define SHMRING_HDR_ASYM_WAKE 0x2u /* waiters use membarrier(); fast paths use only a compiler barrier */
+
+/* State bits (shmring_state.flags), set at run time. */
+#define SHMRING_STATE_CORRUPT 0x1u /* someone found a broken invariant; every call now fails */
+#define SHMRING_STATE_REMOVED 0x2u /* shmring_unlink() ran */
+
+/* Semaphores of a ring's set. Wake-up semaphores never take SEM_UNDO for posts (the kernel would
+ * undo a dead poster's posts); each attached side holds a "doorbell" adjustment of +1 on the other
+ * side's wake-up semaphore, so that its death wakes the other side. Presence semaphores count the
+ * attached producers and consumers with SEM_UNDO, so the kernel corrects them when a process dies. */
+enum shmring_sem {
+    SHMRING_SEM_CONSUMER_WAKE = 0, /* a sleeping consumer waits here: data, close, death of a producer */
+    SHMRING_SEM_PRODUCER_WAKE = 1, /* a sleeping producer waits here: space, consumer attach or death */
+    SHMRING_SEM_PRODUCERS = 2,     /* attached producers (SEM_UNDO) */
+    SHMRING_SEM_CONSUMERS = 3,     /* attached consumers (SEM_UNDO) */
+    SHMRING_SEM_USERS = 4,         /* attached handles of an anonymous ring (SEM_UNDO) */
+    SHMRING_NSEMS = 5
+};
+
+/* Line 0-1: identity and geometry. Written before publication, read-only afterwards. */
+struct shmring_ident {
+    SHMRING_ATOMIC(uint64_t) magic; /* SHMRING_MAGIC once published (release), 0 before */
+    uint32_t abi_version;           /* SHMRING_ABI_VERSION */
+    uint32_t kind;                  /* enum shmring_kind */
+    uint64_t capacity;              /* SPSC: bytes of the data area (power of two) */
+    uint32_t slot_size;             /* MPMC: bytes per slot; 0 for SPSC */
+    uint32_t flags;                 /* SHMRING_HDR_* */
+    uint64_t data_offset;           /* == SHMRING_HEADER_SIZE */
+    uint64_t segment_size;          /* bytes the creator asked shmget for */
+    int32_t semid;                  /* the ring's semaphore set (SHMRING_NSEMS semaphores) */
+    int32_t msqid;                  /* the ring's control message queue */
+    int32_t creator_pid;
+    uint32_t mode;                  /* permission bits given at creation */
+    uint64_t creator_start;         /* creator's start time (clock ticks after boot), tells pid reuse */
+    uint64_t created_ns;            /* CLOCK_REALTIME at creation */
+    uint32_t key;                   /* the System V key (0 for an anonymous ring) */
+    uint32_t reserved0;             /* creation progress, for cleaning up after a dead creator */
+    uint64_t reserved[5];
+};
+
+/* Line 3: the producer's own line. Only the producer writes it. */
+struct shmring_side {
+    SHMRING_ATOMIC(uint64_t) pos;   /* SPSC producer: end of committed records (tail);
+                                       SPSC consumer: end of released records (head) */
+    SHMRING_ATOMIC(uint64_t) count; /* records committed / released */
+    uint64_t reserved[6];
+};
+
+/* The wait line: read after every commit and release, written only by a side about to sleep. */
+struct shmring_wait {
+    SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* set by a consumer before sleeping, cleared by its waker */
+    SHMRING_ATOMIC(uint32_t) producer_sleeping; /* set by a producer before sleeping, cleared by its waker */
+    SHMRING_ATOMIC(uint32_t) producer_closed;   /* set by the producer's close, cleared at producer attach */
+    uint32_t reserved0;
+    uint64_t reserved[6];
+};
+
+/* Rarely written: run-time state and slow-path counters, for the tools. */
+struct shmring_stats {
+    SHMRING_ATOMIC(uint32_t) state;             /* SHMRING_STATE_* */
+    uint32_t reserved0;
+    SHMRING_ATOMIC(uint64_t) producer_attaches;
+    SHMRING_ATOMIC(uint64_t) consumer_attaches;
+    SHMRING_ATOMIC(uint64_t) consumer_sleeps;   /* times a consumer went to sleep */
+    SHMRING_ATOMIC(uint64_t) producer_sleeps;
+    SHMRING_ATOMIC(uint64_t) consumer_wakeups;  /* semaphore posts made to wake a consumer */
+    SHMRING_ATOMIC(uint64_t) producer_wakeups;
+    SHMRING_ATOMIC(uint64_t) reserved[9];
+};
+
+struct shmring_header {
+    struct shmring_ident ident;        /*    0: 128 bytes */
+    char name[SHMRING_NAME_MAX + 1];   /*  128: NUL-terminated, NUL-padded */
+    uint8_t guard0[64];                /*  192 */
+    struct shmring_side prod;          /*  256 */
+    uint8_t guard1[64];                /*  320 */
+    struct shmring_side cons;          /*  384 */
+    uint8_t guard2[64];                /*  448 */
+    struct shmring_wait wait;          /*  512 */
+    uint8_t guard3[64];                /*  576 */
+    struct shmring_stats stats;        /*  640: 128 bytes */
+    uint8_t reserved[SHMRING_HEADER_SIZE - 768];
+};
+
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_ident) == 128, "ident is two lines");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_CACHELINE, "side is one line");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_wait) == SHMRING_CACHELINE, "wait is one line");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_stats) == 128, "stats are two lines");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, name) == 128, "ABI: name");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, prod) == 256, "ABI: producer line");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, cons) == 384, "ABI: consumer line");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, wait) == 512, "ABI: wait line");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, stats) == 640, "ABI: stats");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "ABI: header size");
+SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "ABI: 64-bit atomics are plain words");
+SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "ABI: 32-bit atomics are plain words");
+
+#endif /* SHMRING_LAYOUT_H */

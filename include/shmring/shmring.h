@@ -1,0 +1,8 @@
+/* shmring — lock-free rings in System V shared memory. Include this one header. */
+#ifndef SHMRING_SHMRING_H
+#define SHMRING_SHMRING_H
+
+#include "shmring/common.h"
+#include "shmring/spsc.h"
+
+#endif /* SHMRING_SHMRING_H */

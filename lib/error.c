@@ -1,0 +1,66 @@
+/* shmring — error codes and their messages, from one table. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "shmring/common.h"
+
+/* X(code, message as shmring means it). Codes not listed fall back to strerror(). */
+#define SHMRING_ERRORS(X)                                                                       \
+    X(EAGAIN, "ring is full (producer) or empty (consumer); try again")                        \
+    X(EPIPE, "end of stream: the other side closed or died")                                   \
+    X(ETIMEDOUT, "timed out waiting on the ring")                                              \
+    X(EMSGSIZE, "record too large for the ring or for the buffer")                             \
+    X(ENOENT, "no ring of that name")                                                          \
+    X(EEXIST, "a ring or another System V object already holds that name's key")               \
+    X(EBADMSG, "not a shmring segment (foreign magic); left untouched")                        \
+    X(EPROTONOSUPPORT, "ring made by an incompatible shmring version, or of another kind")     \
+    X(EUCLEAN, "ring is corrupt: its shared memory breaks the ring's invariants")              \
+    X(EIDRM, "ring was removed")                                                               \
+    X(EBUSY, "that side of the ring is already attached")                                      \
+    X(EDEADLK, "would wait for space held by the caller's own uncommitted records")            \
+    X(EINVAL, "invalid argument")                                                              \
+    X(ENAMETOOLONG, "ring name too long (at most 63 bytes)")                                   \
+    X(EACCES, "permission denied by the ring's mode")                                          \
+    X(EPERM, "operation not permitted")                                                        \
+    X(ENOMEM, "not enough memory, or the system's shared-memory limits were reached")          \
+    X(ENOSPC, "system limit on System V objects reached (see ipcs -l)")
+
+const char *shmring_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+#define SHMRING_MSG(code, msg) \
+    case code:                 \
+        return msg;
+        SHMRING_ERRORS(SHMRING_MSG)
+#undef SHMRING_MSG
+    case 0:
+        return "success";
+    default:
+        return strerror(err);
+    }
+}
+
+const char *shmring_err_name(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+#define SHMRING_NAME(code, msg) \
+    case code:                  \
+        return #code;
+        SHMRING_ERRORS(SHMRING_NAME)
+#undef SHMRING_NAME
+    case 0:
+        return "OK";
+    default:
+        return "UNKNOWN";
+    }
+}
+
+int shmring__errno(void)
+{
+    return errno > 0 ? -errno : -EIO;
+}

@@ -1,0 +1,80 @@
+/* shmring — declarations shared by the files of lib/. Not installed. */
+#ifndef SHMRING_LIB_INTERNAL_H
+#define SHMRING_LIB_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmring/common.h"
+#include "shmring/layout.h"
+
+/* How a waiter makes its "I sleep" announcement visible before it re-checks the ring. */
+enum shmring__waiter_mode {
+    SHMRING__WAIT_MEMBARRIER = 1, /* membarrier(GLOBAL_EXPEDITED): peers' fast paths need no fence */
+    SHMRING__WAIT_FENCE = 2,      /* a full fence; the ring's fast paths fence too */
+    SHMRING__WAIT_POLL = 3,       /* peers skip the fence but we cannot IPI them: sleep in short slices */
+};
+
+/* Longest single sleep: a waiter re-checks liveness at least this often. */
+#define SHMRING__SLICE_NS (100 * 1000 * 1000LL)
+#define SHMRING__POLL_SLICE_NS (1000 * 1000LL)
+
+/* One process's attachment to a ring segment: the out-of-line part of a handle. */
+struct shmring__attach {
+    struct shmring_header *hdr; /* local address of the segment */
+    size_t size;                /* bytes mapped */
+    int shmid;
+    int semid;
+    int msqid;
+    int role;        /* enum shmring_role */
+    int anon;        /* anonymous ring: removed by the last close */
+    int waiter_mode; /* enum shmring__waiter_mode */
+    pid_t pid;       /* process whose presence (SEM_UNDO) this attachment holds */
+    struct shmring__attach *prev, *next; /* the process's list, for fork */
+};
+
+/* --- util.c --- */
+int shmring__check_name(const char *name);            /* 0, -EINVAL, -ENAMETOOLONG */
+key_t shmring__key(const char *name);                 /* name already checked */
+int64_t shmring__now_ns(void);                        /* CLOCK_MONOTONIC */
+uint64_t shmring__proc_start(pid_t pid);              /* start time in ticks, 0 if unknown/dead */
+int shmring__pid_alive(pid_t pid, uint64_t start);    /* 1 alive, 0 dead (start 0: pid only) */
+
+/* --- segment.c --- */
+/* Creates a segment of `kind` with a data area of `data_bytes`, its semaphore set and message
+ * queue, fills the identity, publishes it and leaves it attached at *hdr (size in *size, id in
+ * *shmid). name NULL: anonymous (IPC_PRIVATE, already marked for removal). */
+int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
+                        uint64_t data_bytes, const struct shmring_config *cfg,
+                        struct shmring_header **hdr, size_t *size, int *shmid);
+/* Attaches the ring `name`, waits for its publication, validates its identity against `kind`
+ * and the kernel's idea of the segment size. */
+int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **hdr, size_t *size,
+                      int *shmid);
+void shmring__seg_detach(struct shmring_header *hdr);
+
+/* --- wait.c --- */
+int shmring__membarrier_ok(void);        /* registers this process once; 1 if it can use membarrier */
+void shmring__membarrier_reregister(void); /* in a forked child */
+int shmring__waiter_mode(const struct shmring_header *hdr); /* for a ring with these flags */
+void shmring__waiter_fence(int waiter_mode);
+/* Adds 1 to a wake-up semaphore only if it is 0: the value never exceeds 1 from posts. */
+int shmring__sem_post_capped(int semid, int sem);
+/* Sleeps on `sem` for at most ns. 0 woken, -EAGAIN slice over, -EIDRM removed. EINTR: 0. */
+int shmring__sem_sleep(int semid, int sem, int64_t ns);
+int shmring__sem_getval(int semid, int sem); /* value or -EIDRM */
+/* Presence of a side: attach (exclusive: fails with -EBUSY if the count is not 0), detach, and
+ * the two halves of handing an attachment to a forked child. */
+int shmring__presence_attach(int semid, int role, int exclusive);
+int shmring__presence_detach(int semid, int role);
+int shmring__presence_fork_prepare(int semid, int role);
+int shmring__presence_fork_child(int semid, int role);
+
+/* --- registry.c: the process's attachments, re-registered in a forked child --- */
+void shmring__registry_add(struct shmring__attach *a);
+void shmring__registry_remove(struct shmring__attach *a);
+
+/* --- error.c --- */
+int shmring__errno(void); /* -errno, never 0 */
+
+#endif

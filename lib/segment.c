@@ -1,0 +1,324 @@
+/* shmring — ring segments: create, open, validate, unlink.
+ *
+ * A named ring is one System V shared-memory segment whose key is derived from the name; its
+ * semaphore set and message queue are private objects (IPC_PRIVATE) whose ids the header holds,
+ * so they can never collide with anybody's keys. Creation uses IPC_CREAT|IPC_EXCL on the segment:
+ * whoever creates the segment owns the name. The header's magic is stored last, with release;
+ * openers wait (boundedly) for it, so they never see a half-made ring.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shmring/spsc.h"
+
+/* ident.reserved0 bits while the header is being built, so that the remains of a creator that
+ * died half-way can be removed completely. */
+#define SEG_INIT_SEM 0x1u
+#define SEG_INIT_MSQ 0x2u
+
+/* How long an opener waits for a live creator to publish the header. */
+#define SEG_PUBLISH_WAIT_NS (2 * 1000 * 1000 * 1000LL)
+
+union shmring__semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+static uint64_t hugepage_size(void)
+{
+    return UINT64_C(2) << 20; /* x86-64 and arm64 default; SHM_HUGETLB uses the default size */
+}
+
+static void remove_objects(struct shmring_header *hdr)
+{
+    uint32_t init = hdr->ident.reserved0;
+    if (init & SEG_INIT_SEM)
+        semctl(hdr->ident.semid, 0, IPC_RMID);
+    if (init & SEG_INIT_MSQ)
+        msgctl(hdr->ident.msqid, IPC_RMID, NULL);
+}
+
+/* The key holds a segment without a published header whose creator is dead: remove it and what it
+ * had made. Returns 1 if removed. */
+static int reap_half_made(key_t key)
+{
+    struct shmid_ds ds;
+    struct shmring_header *hdr;
+    int shmid = shmget(key, 0, 0);
+    if (shmid < 0 || shmctl(shmid, IPC_STAT, &ds) != 0)
+        return 0;
+    if (ds.shm_segsz < SHMRING_HEADER_SIZE || shmring__pid_alive(ds.shm_cpid, 0))
+        return 0;
+    hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
+    if (hdr == (void *)-1)
+        return 0;
+    if (shmring__load(&hdr->ident.magic, acquire) != 0) {
+        shmdt(hdr);
+        return 0;
+    }
+    remove_objects(hdr);
+    shmdt(hdr);
+    shmctl(shmid, IPC_RMID, NULL);
+    return 1;
+}
+
+int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
+                        uint64_t data_bytes, const struct shmring_config *cfg,
+                        struct shmring_header **out, size_t *out_size, int *out_shmid)
+{
+    struct shmring_config defaults;
+    union shmring__semun arg;
+    unsigned short zeros[SHMRING_NSEMS];
+    struct shmring_header *hdr;
+    uint64_t size;
+    key_t key = IPC_PRIVATE;
+    int shmid, flags, err, tries;
+    uint32_t mode;
+
+    if (cfg == NULL) {
+        shmring_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if (name != NULL) {
+        if ((err = shmring__check_name(name)) != 0)
+            return err;
+        key = shmring__key(name);
+    }
+    if (cfg->flags & ~(uint32_t)SHMRING_F_HUGEPAGES)
+        return -EINVAL;
+    if (cfg->mode & ~0777u)
+        return -EINVAL;
+    mode = cfg->mode ? cfg->mode : SHMRING_DEFAULT_MODE;
+    /* The creator must be able to use its own ring. */
+    mode |= 0600;
+    size = SHMRING_HEADER_SIZE + data_bytes;
+    flags = IPC_CREAT | IPC_EXCL | (int)mode;
+    if (cfg->flags & SHMRING_F_HUGEPAGES) {
+        size = (size + hugepage_size() - 1) & ~(hugepage_size() - 1);
+        flags |= SHM_HUGETLB;
+    }
+    if (size != (size_t)size)
+        return -ENOMEM;
+
+    for (tries = 0;; tries++) {
+        shmid = shmget(key, (size_t)size, flags);
+        if (shmid >= 0)
+            break;
+        err = shmring__errno();
+        if (err == -EEXIST && tries == 0 && reap_half_made(key))
+            continue;
+        if (err == -EINVAL) /* larger than SHMMAX, or an existing smaller segment on the key */
+            return key != IPC_PRIVATE && shmget(key, 0, 0) >= 0 ? -EEXIST : -ENOMEM;
+        return err;
+    }
+    hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
+    if (hdr == (void *)-1) {
+        err = shmring__errno();
+        shmctl(shmid, IPC_RMID, NULL);
+        return err;
+    }
+    /* The segment is zero-filled: only non-zero fields are written. */
+    hdr->ident.abi_version = SHMRING_ABI_VERSION;
+    hdr->ident.kind = kind;
+    hdr->ident.capacity = capacity;
+    hdr->ident.slot_size = slot_size;
+    hdr->ident.data_offset = SHMRING_HEADER_SIZE;
+    hdr->ident.segment_size = size;
+    hdr->ident.creator_pid = (int32_t)getpid();
+    hdr->ident.creator_start = shmring__proc_start(getpid());
+    hdr->ident.mode = mode;
+    hdr->ident.key = (uint32_t)key;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        hdr->ident.created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    if (cfg->flags & SHMRING_F_HUGEPAGES)
+        hdr->ident.flags |= SHMRING_HDR_HUGEPAGES;
+    if (shmring__membarrier_ok())
+        hdr->ident.flags |= SHMRING_HDR_ASYM_WAKE;
+    if (name != NULL)
+        strncpy(hdr->name, name, SHMRING_NAME_MAX);
+
+    hdr->ident.semid = semget(IPC_PRIVATE, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | (int)mode);
+    if (hdr->ident.semid < 0)
+        goto fail;
+    hdr->ident.reserved0 |= SEG_INIT_SEM;
+    /* Linux zeroes new semaphores; POSIX leaves them undefined, so say it. */
+    memset(zeros, 0, sizeof(zeros));
+    arg.array = zeros;
+    if (semctl(hdr->ident.semid, 0, SETALL, arg) != 0)
+        goto fail;
+    hdr->ident.msqid = msgget(IPC_PRIVATE, IPC_CREAT | IPC_EXCL | (int)mode);
+    if (hdr->ident.msqid < 0)
+        goto fail;
+    hdr->ident.reserved0 |= SEG_INIT_MSQ;
+    if (key == IPC_PRIVATE)
+        shmctl(shmid, IPC_RMID, NULL); /* freed when the last process detaches */
+
+    /* Publishes the header: pairs with the acquire load in shmring__seg_open(). */
+    shmring__store(&hdr->ident.magic, SHMRING_MAGIC, release);
+    *out = hdr;
+    *out_size = (size_t)size;
+    *out_shmid = shmid;
+    return 0;
+
+fail:
+    err = shmring__errno();
+    remove_objects(hdr);
+    shmdt(hdr);
+    shmctl(shmid, IPC_RMID, NULL);
+    return err;
+}
+
+static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* Checks the published identity of a segment of `segsz` bytes (the kernel's figure, trusted). */
+static int validate_ident(const struct shmring_header *hdr, uint64_t segsz, uint32_t kind, const char *name)
+{
+    const struct shmring_ident *id = &hdr->ident;
+    if (id->abi_version != SHMRING_ABI_VERSION)
+        return -EPROTONOSUPPORT;
+    if (id->kind != kind)
+        return -EPROTONOSUPPORT;
+    if (id->data_offset != SHMRING_HEADER_SIZE || id->segment_size > segsz)
+        return -EUCLEAN;
+    if (kind == SHMRING_KIND_SPSC) {
+        if (!is_pow2(id->capacity) || id->capacity < SHMRING_SPSC_CAPACITY_MIN ||
+            id->capacity > SHMRING_SPSC_CAPACITY_MAX || id->capacity > segsz - SHMRING_HEADER_SIZE)
+            return -EUCLEAN;
+    }
+    if (name != NULL && strncmp(hdr->name, name, SHMRING_NAME_MAX + 1) != 0)
+        return -ENOENT; /* another name hashed to this key */
+    if (shmring__load(&hdr->stats.state, acquire) & SHMRING_STATE_CORRUPT)
+        return -EUCLEAN;
+    return 0;
+}
+
+int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **out, size_t *out_size,
+                      int *out_shmid)
+{
+    struct shmid_ds ds;
+    struct shmring_header *hdr;
+    struct semid_ds sds;
+    union shmring__semun arg;
+    uint64_t magic;
+    int64_t deadline;
+    int shmid, err;
+
+    if ((err = shmring__check_name(name)) != 0)
+        return err;
+    shmid = shmget(shmring__key(name), 0, 0);
+    if (shmid < 0)
+        return errno == ENOENT ? -ENOENT : shmring__errno();
+    if (shmctl(shmid, IPC_STAT, &ds) != 0)
+        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
+    if (ds.shm_segsz < SHMRING_HEADER_SIZE)
+        return -EBADMSG;
+    hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
+    if (hdr == (void *)-1)
+        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
+
+    deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
+    /* Pairs with the release store that publishes the header in shmring__seg_create(). */
+    while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0) {
+        if (!shmring__pid_alive(ds.shm_cpid, 0) || shmring__now_ns() > deadline) {
+            err = -ENOENT; /* a creator that died (or stalled) half-way: not a ring */
+            goto fail;
+        }
+        usleep(1000);
+    }
+    if (magic != SHMRING_MAGIC) {
+        err = -EBADMSG;
+        goto fail;
+    }
+    if ((err = validate_ident(hdr, ds.shm_segsz, kind, name)) != 0)
+        goto fail;
+    /* The semaphore set must be a set of ours (a corrupt header could name anybody's). */
+    arg.buf = &sds;
+    if (semctl(hdr->ident.semid, 0, IPC_STAT, arg) != 0) {
+        err = errno == EACCES ? -EACCES : -ENOENT; /* removed underneath us */
+        goto fail;
+    }
+    if (sds.sem_nsems != SHMRING_NSEMS) {
+        err = -EUCLEAN;
+        goto fail;
+    }
+    *out = hdr;
+    *out_size = ds.shm_segsz;
+    *out_shmid = shmid;
+    return 0;
+fail:
+    shmdt(hdr);
+    return err;
+}
+
+void shmring__seg_detach(struct shmring_header *hdr)
+{
+    shmdt(hdr);
+}
+
+int shmring_unlink(const char *name)
+{
+    struct shmid_ds ds;
+    struct shmring_header *hdr;
+    uint64_t magic;
+    int shmid, err;
+
+    if ((err = shmring__check_name(name)) != 0)
+        return err;
+    shmid = shmget(shmring__key(name), 0, 0);
+    if (shmid < 0)
+        return errno == ENOENT ? -ENOENT : shmring__errno();
+    if (shmctl(shmid, IPC_STAT, &ds) != 0)
+        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
+    if (ds.shm_segsz < SHMRING_HEADER_SIZE)
+        return -EBADMSG;
+    hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
+    if (hdr == (void *)-1)
+        return shmring__errno();
+    magic = shmring__load(&hdr->ident.magic, acquire);
+    if (magic == 0) {
+        /* Half made: ours to remove only if its creator is dead. */
+        err = shmring__pid_alive(ds.shm_cpid, 0) ? -EBUSY : 0;
+    } else if (magic != SHMRING_MAGIC) {
+        err = -EBADMSG;
+    } else if (strncmp(hdr->name, name, SHMRING_NAME_MAX + 1) != 0) {
+        err = -ENOENT;
+    } else {
+        err = 0;
+    }
+    if (err) {
+        shmdt(hdr);
+        return err;
+    }
+    /* Mark it first, so an attached process that looks at the state knows why. */
+    if (magic != 0)
+        shmring__fetch_or(&hdr->stats.state, SHMRING_STATE_REMOVED, release);
+    if (shmctl(shmid, IPC_RMID, NULL) != 0) {
+        err = shmring__errno();
+        shmdt(hdr);
+        return err;
+    }
+    /* Removing the semaphores wakes every sleeper with EIDRM. The ids come from shared memory:
+     * remove only a semaphore set of the right shape. */
+    if (magic != 0 || (hdr->ident.reserved0 & SEG_INIT_SEM)) {
+        union shmring__semun arg;
+        struct semid_ds sds;
+        arg.buf = &sds;
+        if (semctl(hdr->ident.semid, 0, IPC_STAT, arg) == 0 && sds.sem_nsems == SHMRING_NSEMS)
+            semctl(hdr->ident.semid, 0, IPC_RMID);
+    }
+    if (magic != 0 || (hdr->ident.reserved0 & SEG_INIT_MSQ))
+        msgctl(hdr->ident.msqid, IPC_RMID, NULL);
+    shmdt(hdr);
+    return 0;
+}

@@ -1,0 +1,435 @@
+/* shmring — the out-of-line half of the SPSC ring: attach, close, the slow path of reserve,
+ * waiting and waking. The fast path is inline in include/shmring/spsc.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shmring/spsc.h"
+
+static int check_capacity(uint64_t capacity)
+{
+    if (capacity < SHMRING_SPSC_CAPACITY_MIN || capacity > SHMRING_SPSC_CAPACITY_MAX ||
+        (capacity & (capacity - 1)) != 0)
+        return -EINVAL;
+    return 0;
+}
+
+int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
+{
+    struct shmring_config defaults;
+    struct shmring_header *hdr;
+    size_t size;
+    int shmid, err;
+    if (cfg == NULL) {
+        shmring_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if ((err = shmring__check_name(name)) != 0)
+        return err;
+    if ((err = check_capacity(cfg->capacity)) != 0)
+        return err;
+    err = shmring__seg_create(name, SHMRING_KIND_SPSC, cfg->capacity, 0, cfg->capacity, cfg, &hdr, &size, &shmid);
+    if (err)
+        return err;
+    shmring__seg_detach(hdr);
+    return 0;
+}
+
+/* Recovers where the producer continues: after the last committed record. prod.pos is stored
+ * after each commit, so a producer that died between its commit and that store left records
+ * beyond it; walk them (each checked) up to the first 0 word, which the invariant guarantees. */
+static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
+{
+    uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
+    uint64_t tail = shmring__load(&r->hdr->prod.pos, relaxed);
+    if ((head | tail) & (SHMRING_REC_ALIGN - 1))
+        return -EUCLEAN;
+    if (tail - head > r->capacity) {
+        /* The consumer may have released a record whose prod.pos store is not done yet. */
+        if (head - tail > r->capacity)
+            return -EUCLEAN;
+        tail = head;
+    }
+    for (;;) {
+        uint64_t off = tail & r->mask, w, size;
+        if (tail + SHMRING_REC_HDR - head > r->capacity)
+            break;
+        w = shmring__load(SHMRING__U64_AT(r->data + off), acquire);
+        if (w == 0)
+            break;
+        if (!SHMRING_REC_TAG_OK(w))
+            return -EUCLEAN;
+        if (SHMRING_REC_TYPE(w) == SHMRING_REC_DATA)
+            size = shmring__spsc_size(SHMRING_REC_LEN(w));
+        else if (SHMRING_REC_TYPE(w) == SHMRING_REC_PAD && off != 0 && SHMRING_REC_LEN(w) == r->capacity - off)
+            size = SHMRING_REC_LEN(w);
+        else
+            return -EUCLEAN;
+        if (off + size > r->capacity || tail + size + SHMRING_REC_HDR - head > r->capacity)
+            return -EUCLEAN;
+        tail += size;
+    }
+    *tail_out = tail;
+    r->head_cache = head;
+    return 0;
+}
+
+/* Builds a handle on an attached segment and registers this process's presence. */
+static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, int anon, struct shmring_spsc **out)
+{
+    struct shmring_spsc *r;
+    struct shmring__attach *a;
+    int err;
+
+    if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
+        return -EINVAL;
+    r = (struct shmring_spsc *)calloc(1, sizeof(*r));
+    a = (struct shmring__attach *)calloc(1, sizeof(*a));
+    if (r == NULL || a == NULL) {
+        free(r);
+        free(a);
+        return -ENOMEM;
+    }
+    a->hdr = hdr;
+    a->size = size;
+    a->shmid = shmid;
+    a->semid = hdr->ident.semid;
+    a->msqid = hdr->ident.msqid;
+    a->role = role;
+    a->anon = anon;
+    a->waiter_mode = shmring__waiter_mode(hdr);
+    a->pid = getpid();
+
+    /* Geometry: copied once from the validated identity, never re-read. */
+    r->hdr = hdr;
+    r->data = (uint8_t *)hdr + SHMRING_HEADER_SIZE;
+    r->capacity = hdr->ident.capacity;
+    r->mask = r->capacity - 1;
+    r->max_record = r->capacity - 2 * SHMRING_REC_HDR;
+    r->fast_fence = a->waiter_mode != SHMRING__WAIT_MEMBARRIER;
+    r->role = role;
+    r->spin = SHMRING_DEFAULT_SPIN;
+    r->att = a;
+
+    /* Take the role first: it excludes a second producer (consumer) from touching the positions. */
+    err = shmring__presence_attach(a->semid, role, 1);
+    if (err) {
+        free(r);
+        free(a);
+        return err;
+    }
+    if (role == SHMRING_PRODUCER) {
+        err = recover_tail(r, &r->tail);
+        if (err) {
+            shmring__presence_detach(a->semid, role);
+            free(r);
+            free(a);
+            return err;
+        }
+        r->committed = shmring__load(&r->hdr->prod.count, relaxed);
+        shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
+        shmring__store(&hdr->wait.producer_closed, 0, relaxed);
+        shmring__fetch_add(&hdr->stats.producer_attaches, 1, relaxed);
+    } else {
+        uint64_t head = shmring__load(&hdr->cons.pos, relaxed);
+        if (head & (SHMRING_REC_ALIGN - 1)) {
+            shmring__presence_detach(a->semid, role);
+            free(r);
+            free(a);
+            return -EUCLEAN;
+        }
+        r->head = r->next = head;
+        r->released = shmring__load(&r->hdr->cons.count, relaxed);
+        shmring__fetch_add(&hdr->stats.consumer_attaches, 1, relaxed);
+        /* A producer may be waiting on a full ring for its first consumer. */
+        shmring__sem_post_capped(a->semid, SHMRING_SEM_PRODUCER_WAKE);
+    }
+    shmring__registry_add(a);
+    *out = r;
+    return 0;
+}
+
+int shmring_spsc_open(const char *name, enum shmring_role role, struct shmring_spsc **out)
+{
+    struct shmring_header *hdr;
+    size_t size;
+    int shmid, err;
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
+        return -EINVAL;
+    err = shmring__seg_open(name, SHMRING_KIND_SPSC, &hdr, &size, &shmid);
+    if (err)
+        return err;
+    err = attach(hdr, size, shmid, (int)role, 0, out);
+    if (err)
+        shmring__seg_detach(hdr);
+    return err;
+}
+
+static void remove_anon(struct shmring_header *hdr)
+{
+    semctl(hdr->ident.semid, 0, IPC_RMID);
+    msgctl(hdr->ident.msqid, IPC_RMID, NULL);
+}
+
+int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **producer,
+                      struct shmring_spsc **consumer)
+{
+    struct shmring_config defaults;
+    struct shmring_header *hdr, *hdr2;
+    size_t size;
+    int shmid, err;
+    if (producer == NULL || consumer == NULL)
+        return -EINVAL;
+    *producer = *consumer = NULL;
+    if (cfg == NULL) {
+        shmring_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if ((err = check_capacity(cfg->capacity)) != 0)
+        return err;
+    err = shmring__seg_create(NULL, SHMRING_KIND_SPSC, cfg->capacity, 0, cfg->capacity, cfg, &hdr, &size, &shmid);
+    if (err)
+        return err;
+    /* Each handle owns one mapping, so that each close can detach its own. */
+    hdr2 = (struct shmring_header *)shmat(shmid, NULL, 0);
+    if (hdr2 == (void *)-1) {
+        err = shmring__errno();
+        goto fail;
+    }
+    if ((err = attach(hdr, size, shmid, SHMRING_PRODUCER, 1, producer)) != 0) {
+        shmdt(hdr2);
+        goto fail;
+    }
+    if ((err = attach(hdr2, size, shmid, SHMRING_CONSUMER, 1, consumer)) != 0) {
+        shmdt(hdr2);
+        shmring_spsc_close(*producer); /* the last user: removes the objects */
+        *producer = NULL;
+        return err;
+    }
+    return 0;
+fail:
+    remove_anon(hdr);
+    shmring__seg_detach(hdr);
+    return err;
+}
+
+int shmring_spsc_close(struct shmring_spsc *r)
+{
+    struct shmring__attach *a;
+    if (r == NULL)
+        return 0;
+    a = r->att;
+    shmring__registry_remove(a);
+    if (r->role == SHMRING_PRODUCER) {
+        /* Uncommitted reservations are dropped: the word at pend_pos is still 0.
+         * End of stream: pairs with the acquire load of producer_closed in shmring_spsc_peek(). */
+        shmring__store(&r->hdr->wait.producer_closed, 1, release);
+    }
+    /* Only the process that registered presence may take it back (a forked child holds its own). */
+    if (a->pid == getpid()) {
+        shmring__presence_detach(a->semid, a->role); /* also rings the peer's doorbell */
+        if (a->anon && shmring__sem_getval(a->semid, SHMRING_SEM_USERS) == 0)
+            remove_anon(r->hdr);
+    }
+    shmring__seg_detach(r->hdr);
+    free(a);
+    free(r);
+    return 0;
+}
+
+void shmring_spsc_set_spin(struct shmring_spsc *r, uint32_t spins)
+{
+    r->spin = spins;
+}
+
+int shmring_spsc_peer_count(const struct shmring_spsc *r)
+{
+    return shmring__sem_getval(r->att->semid,
+                               r->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
+}
+
+int shmring__spsc_corrupt(struct shmring_spsc *r)
+{
+    if (!r->broken) {
+        r->broken = -EUCLEAN;
+        shmring__fetch_or(&r->hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
+    }
+    return -EUCLEAN;
+}
+
+/* Reloads the consumer's position and checks it: it may only move forward, up to our tail. */
+static int refresh_head(struct shmring_spsc *r)
+{
+    /* Pairs with the release store in shmring_spsc_release(): the consumer is done with the
+     * records before that position, so we may overwrite them. */
+    uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
+    if (head - r->head_cache > r->tail - r->head_cache || (head & (SHMRING_REC_ALIGN - 1)))
+        return shmring__spsc_corrupt(r);
+    r->head_cache = head;
+    return 0;
+}
+
+/* Room for a record of `len` bytes at the current tail? 0 yes, -EAGAIN no, or an error. */
+static int space_for(struct shmring_spsc *r, size_t len, uint64_t *pad_out, uint64_t *size_out)
+{
+    uint64_t size = shmring__spsc_size(len), off = r->tail & r->mask;
+    uint64_t pad = off + size > r->capacity ? r->capacity - off : 0;
+    int err;
+    *pad_out = pad;
+    *size_out = size;
+    if (r->tail + pad + size + SHMRING_REC_HDR - r->head_cache <= r->capacity)
+        return 0;
+    if ((err = refresh_head(r)) != 0)
+        return err;
+    return r->tail + pad + size + SHMRING_REC_HDR - r->head_cache <= r->capacity ? 0 : -EAGAIN;
+}
+
+int shmring__spsc_reserve_slow(struct shmring_spsc *r, size_t len, void **buf)
+{
+    uint64_t pad, size;
+    int err;
+    if (r->broken)
+        return r->broken;
+    err = space_for(r, len, &pad, &size);
+    if (err == 0) {
+        *buf = shmring__spsc_place(r, pad, size, len);
+        return 0;
+    }
+    /* A record that must wrap but does not fit with its padding: if the padding alone fits and
+     * nothing else is pending, publish it now. Once the consumer passes it (it gives padding back
+     * at once), the record can start at offset 0, so records up to capacity - 16 bytes always get
+     * through. */
+    if (err == -EAGAIN && pad && r->pend_word == 0 && r->tail + pad + SHMRING_REC_HDR - r->head_cache <= r->capacity) {
+        shmring__store(SHMRING__U64_AT(r->data + ((r->tail + pad) & r->mask)), 0, relaxed);
+        /* Pairs with the acquire load in shmring_spsc_peek(), like a commit. */
+        shmring__store(SHMRING__U64_AT(r->data + (r->tail & r->mask)), SHMRING_REC_WORD(SHMRING_REC_PAD, pad), release);
+        r->tail += pad;
+        shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
+        shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
+    }
+    return err;
+}
+
+void shmring__spsc_wake(struct shmring_spsc *r, int sem)
+{
+    SHMRING_ATOMIC(uint32_t) *flag =
+        sem == SHMRING_SEM_CONSUMER_WAKE ? &r->hdr->wait.consumer_sleeping : &r->hdr->wait.producer_sleeping;
+    /* One post per announcement: whoever clears the flag posts. */
+    if (!shmring__xchg(flag, 0, relaxed))
+        return;
+    if (shmring__sem_post_capped(r->att->semid, sem) == 0)
+        shmring__fetch_add(sem == SHMRING_SEM_CONSUMER_WAKE ? &r->hdr->stats.consumer_wakeups
+                                                            : &r->hdr->stats.producer_wakeups,
+                           1, relaxed);
+}
+
+/* Sleeps until ready(r) or an error. `self` is our wake-up semaphore, `sleeping` our
+ * announcement, `peers` the other side's presence semaphore and `peer_attaches` its counter. */
+static int wait_until(struct shmring_spsc *r, int (*ready)(struct shmring_spsc *, size_t), size_t arg,
+                      int64_t timeout_ns)
+{
+    struct shmring__attach *a = r->att;
+    int consumer = r->role == SHMRING_CONSUMER;
+    int self = consumer ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
+    int peers = consumer ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
+    SHMRING_ATOMIC(uint32_t) *sleeping = consumer ? &r->hdr->wait.consumer_sleeping : &r->hdr->wait.producer_sleeping;
+    SHMRING_ATOMIC(uint64_t) *peer_attaches =
+        consumer ? &r->hdr->stats.producer_attaches : &r->hdr->stats.consumer_attaches;
+    SHMRING_ATOMIC(uint64_t) *sleeps = consumer ? &r->hdr->stats.consumer_sleeps : &r->hdr->stats.producer_sleeps;
+    int64_t deadline = 0, slice, left;
+    uint32_t i;
+    int rc, n;
+
+    if (r->broken)
+        return r->broken;
+    for (i = 0; i < r->spin; i++) {
+        if ((rc = ready(r, arg)) <= 0)
+            return rc;
+        shmring__cpu_relax();
+    }
+    if (timeout_ns > 0)
+        deadline = shmring__now_ns() + timeout_ns;
+    for (;;) {
+        /* Announce, then re-check: pairs with shmring__spsc_after_publish() on the other side. */
+        shmring__store(sleeping, 1, relaxed);
+        shmring__waiter_fence(a->waiter_mode);
+        if ((rc = ready(r, arg)) <= 0)
+            goto out;
+        n = shmring__sem_getval(a->semid, peers);
+        if (n < 0) {
+            rc = n;
+            goto out;
+        }
+        if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
+            /* The other side came and went. A consumer still gets what was committed. */
+            rc = ready(r, arg);
+            if (rc > 0)
+                rc = -EPIPE;
+            goto out;
+        }
+        if (timeout_ns == 0) {
+            rc = -EAGAIN;
+            goto out;
+        }
+        slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
+        if (timeout_ns > 0) {
+            left = deadline - shmring__now_ns();
+            if (left <= 0) {
+                rc = -ETIMEDOUT;
+                goto out;
+            }
+            if (left < slice)
+                slice = left;
+        }
+        shmring__fetch_add(sleeps, 1, relaxed);
+        rc = shmring__sem_sleep(a->semid, self, slice);
+        if (rc == -EIDRM)
+            goto out;
+    }
+out:
+    shmring__store(sleeping, 0, relaxed);
+    return rc < 0 ? rc : 0;
+}
+
+/* Consumer: 0 when there is something at the next position (or the producer closed). */
+static int data_ready(struct shmring_spsc *r, size_t unused)
+{
+    (void)unused;
+    if (shmring__load(SHMRING__U64_AT(r->data + (r->next & r->mask)), acquire) != 0)
+        return 0;
+    return shmring__load(&r->hdr->wait.producer_closed, acquire) ? 0 : 1;
+}
+
+/* Producer: 0 when a record of `len` bytes fits, 1 when not, or an error. */
+static int space_ready(struct shmring_spsc *r, size_t len)
+{
+    uint64_t pad, size;
+    int err = space_for(r, len, &pad, &size);
+    return err == -EAGAIN ? 1 : err;
+}
+
+int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns)
+{
+    return wait_until(r, data_ready, 0, timeout_ns);
+}
+
+int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns)
+{
+    uint64_t size = shmring__spsc_size(len), off = r->tail & r->mask;
+    uint64_t pad = off + size > r->capacity ? r->capacity - off : 0;
+    uint64_t held = r->pend_word ? r->tail - r->pend_pos : 0;
+    if (len > r->max_record)
+        return -EMSGSIZE;
+    /* Our own uncommitted records are invisible to the consumer: it can never free them. */
+    if (held + pad + size + SHMRING_REC_HDR > r->capacity)
+        return -EDEADLK;
+    return wait_until(r, space_ready, len, timeout_ns);
+}

@@ -1,0 +1,192 @@
+/* shmring — sleeping and waking on System V semaphores; presence of producers and consumers.
+ *
+ * The eventcount protocol (see shmring__spsc_after_publish() and shmring__spsc_wait_*()):
+ *   waiter:  sleeping = 1; barrier; re-check the ring; sleep on the semaphore (with a timeout)
+ *   waker:   publish (release store); barrier; if sleeping: exchange(sleeping, 0) and post
+ * Either the waiter sees the publication or the waker sees the announcement. With nobody asleep
+ * the waker makes no system call. The waiter's barrier is membarrier(GLOBAL_EXPEDITED) when the
+ * kernel has it: it runs a full barrier on every CPU running a registered process, so the wakers'
+ * fast paths need only a compiler barrier (the asymmetric fence liburcu uses). Without it both
+ * sides use full fences.
+ *
+ * Posts are capped: a post adds 1 only if the semaphore is 0 (one atomic semop: "wait for zero,
+ * no wait; add 1"), so the value stays at most 1 plus the deaths and closes of the other side
+ * (doorbells, below) and can never reach SEMVMX (ERANGE).
+ *
+ * Presence: each side counts itself in its presence semaphore with SEM_UNDO, so the kernel
+ * subtracts a dead process. It also holds a "doorbell" on the other side's wake-up semaphore: at
+ * attach it adds 1 and subtracts 1 with SEM_UNDO in one semop, which leaves the value alone but
+ * records an adjustment of +1 that the kernel applies when the process exits: its death wakes a
+ * sleeping peer at once. A clean detach rings the doorbell itself and cancels the adjustment.
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sys/sem.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+static int membarrier_registered;
+
+static void membarrier_register(void)
+{
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    membarrier_registered = cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+                            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
+int shmring__membarrier_ok(void)
+{
+    pthread_once(&membarrier_once, membarrier_register);
+    return membarrier_registered;
+}
+
+void shmring__membarrier_reregister(void)
+{
+    if (membarrier_registered &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+        membarrier_registered = 0; /* cannot happen on a kernel that registered the parent */
+}
+
+int shmring__waiter_mode(const struct shmring_header *hdr)
+{
+    if (!(hdr->ident.flags & SHMRING_HDR_ASYM_WAKE))
+        return SHMRING__WAIT_FENCE;
+    return shmring__membarrier_ok() ? SHMRING__WAIT_MEMBARRIER : SHMRING__WAIT_POLL;
+}
+
+void shmring__waiter_fence(int mode)
+{
+    if (mode == SHMRING__WAIT_MEMBARRIER &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+        return;
+    /* Also the fallback if membarrier failed: then the sleep slices bound a missed wake-up. */
+    shmring__thread_fence(seq_cst);
+}
+
+int shmring__sem_post_capped(int semid, int sem)
+{
+    struct sembuf ops[2] = {
+        {(unsigned short)sem, 0, IPC_NOWAIT}, /* only if the value is 0 ... */
+        {(unsigned short)sem, 1, 0},          /* ... add 1, atomically with the test */
+    };
+    while (semop(semid, ops, 2) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            return 0; /* already posted */
+        return errno == EINVAL ? -EIDRM : shmring__errno();
+    }
+    return 0;
+}
+
+int shmring__sem_sleep(int semid, int sem, int64_t ns)
+{
+    struct sembuf op = {(unsigned short)sem, -1, 0};
+    struct timespec ts;
+    if (ns < 1000)
+        ns = 1000;
+    ts.tv_sec = (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    if (semtimedop(semid, &op, 1, &ts) == 0)
+        return 0;
+    switch (errno) {
+    case EAGAIN:
+        return -EAGAIN;
+    case EINTR:
+        return 0; /* the caller re-checks and sleeps again */
+    case EIDRM:
+    case EINVAL:
+        return -EIDRM;
+    default:
+        return shmring__errno();
+    }
+}
+
+int shmring__sem_getval(int semid, int sem)
+{
+    int v = semctl(semid, sem, GETVAL);
+    if (v >= 0)
+        return v;
+    return errno == EINVAL || errno == EIDRM ? -EIDRM : shmring__errno();
+}
+
+static int presence_sem(int role)
+{
+    return role == SHMRING_PRODUCER ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
+}
+
+/* The wake-up semaphore of the other side: the one our death must ring. */
+static int peer_wake_sem(int role)
+{
+    return role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
+}
+
+static int semop_retry(int semid, struct sembuf *ops, size_t n)
+{
+    while (semop(semid, ops, n) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            return -EBUSY;
+        return errno == EINVAL || errno == EIDRM ? -EIDRM : shmring__errno();
+    }
+    return 0;
+}
+
+int shmring__presence_attach(int semid, int role, int exclusive)
+{
+    unsigned short pres = (unsigned short)presence_sem(role), bell = (unsigned short)peer_wake_sem(role);
+    struct sembuf ops[5] = {
+        {pres, 0, IPC_NOWAIT},  /* exclusive: nobody holds this side (else EAGAIN -> -EBUSY) */
+        {pres, 1, SEM_UNDO},    /* count ourselves; the kernel subtracts us if we die */
+        {bell, 1, 0},           /* doorbell: +1 ... */
+        {bell, -1, SEM_UNDO},   /* ... -1 now, +1 applied by the kernel at our exit */
+        {SHMRING_SEM_USERS, 1, SEM_UNDO},
+    };
+    return exclusive ? semop_retry(semid, ops, 5) : semop_retry(semid, ops + 1, 4);
+}
+
+int shmring__presence_detach(int semid, int role)
+{
+    unsigned short pres = (unsigned short)presence_sem(role), bell = (unsigned short)peer_wake_sem(role);
+    struct sembuf ops[3] = {
+        {pres, -1, SEM_UNDO},   /* cancels the attach's adjustment */
+        {bell, 1, SEM_UNDO},    /* rings the doorbell now and cancels its adjustment */
+        {SHMRING_SEM_USERS, -1, SEM_UNDO},
+    };
+    return semop_retry(semid, ops, 3);
+}
+
+int shmring__presence_fork_prepare(int semid, int role)
+{
+    /* Before fork(): count the child-to-be now, so that the parent closing its copy right after
+     * fork() never makes the count drop to 0 while the child is about to run. No SEM_UNDO: the
+     * child takes this count over in shmring__presence_fork_child(). */
+    struct sembuf ops[2] = {
+        {(unsigned short)presence_sem(role), 1, 0},
+        {SHMRING_SEM_USERS, 1, 0},
+    };
+    return semop_retry(semid, ops, 2);
+}
+
+int shmring__presence_fork_child(int semid, int role)
+{
+    /* The child inherits the attachment but no SEM_UNDO adjustment: it takes over the count made
+     * for it before fork() (+1 with SEM_UNDO, -1 without: value unchanged, the kernel subtracts it
+     * at the child's exit) and gets its own doorbell. */
+    unsigned short pres = (unsigned short)presence_sem(role), bell = (unsigned short)peer_wake_sem(role);
+    struct sembuf ops[6] = {
+        {pres, 1, SEM_UNDO},
+        {pres, -1, 0},
+        {bell, 1, 0},
+        {bell, -1, SEM_UNDO},
+        {SHMRING_SEM_USERS, 1, SEM_UNDO},
+        {SHMRING_SEM_USERS, -1, 0},
+    };
+    return semop_retry(semid, ops, 6);
+}
