@@ -23,7 +23,7 @@
     X(ENAMETOOLONG, "ring name too long (at most 63 bytes)")                                   \
     X(EACCES, "permission denied by the ring's mode")                                          \
     X(EPERM, "operation not permitted")                                                        \
-    X(ENOMEM, "not enough memory, or the system's shared-memory limits were reached")          \
+    X(ENOMEM, "not enough memory, or a shared-memory limit was reached (shmmax, shmall; vm.nr_hugepages for huge pages)")          \
     X(ENOSPC, "system limit on System V objects reached (see ipcs -l)")
 
 const char *shmring_strerror(int err)
