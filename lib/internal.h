@@ -41,17 +41,25 @@ uint64_t shmring__proc_start(pid_t pid);              /* start time in ticks, 0 
 int shmring__pid_alive(pid_t pid, uint64_t start);    /* 1 alive, 0 dead (start 0: pid only) */
 
 /* --- segment.c --- */
-/* Creates a segment of `kind` with a data area of `data_bytes`, its semaphore set and message
- * queue, fills the identity, publishes it and leaves it attached at *hdr (size in *size, id in
- * *shmid). name NULL: anonymous (IPC_PRIVATE, already marked for removal). */
+/* Creates a segment of `kind` with `data_bytes` at `data_offset`, its semaphore set and message
+ * queue, fills the identity, lets init() set up the kind's own state, publishes it and leaves it
+ * attached at *hdr (size in *size, id in *shmid). name NULL: anonymous (IPC_PRIVATE, already
+ * marked for removal). */
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
-                        uint64_t data_bytes, const struct shmring_config *cfg,
+                        uint64_t data_offset, uint64_t data_bytes, const struct shmring_config *cfg,
+                        int (*init)(struct shmring_header *, const struct shmring_config *),
                         struct shmring_header **hdr, size_t *size, int *shmid);
 /* Attaches the ring `name`, waits for its publication, validates its identity against `kind`
  * and the kernel's idea of the segment size. */
 int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **hdr, size_t *size,
                       int *shmid);
 void shmring__seg_detach(struct shmring_header *hdr);
+
+/* Bytes between MPMC slots. */
+static inline uint64_t shmring__mpmc_stride(uint64_t slot_size)
+{
+    return (SHMRING_MPMC_SLOT_HDR + slot_size + 15) & ~(uint64_t)15;
+}
 
 /* --- wait.c --- */
 int shmring__membarrier_ok(void);        /* registers this process once; 1 if it can use membarrier */

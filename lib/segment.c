@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
 /* ident.reserved0 bits while the header is being built, so that the remains of a creator that
@@ -71,7 +72,8 @@ static int reap_half_made(key_t key)
 }
 
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
-                        uint64_t data_bytes, const struct shmring_config *cfg,
+                        uint64_t data_offset, uint64_t data_bytes, const struct shmring_config *cfg,
+                        int (*init)(struct shmring_header *, const struct shmring_config *),
                         struct shmring_header **out, size_t *out_size, int *out_shmid)
 {
     struct shmring_config defaults;
@@ -99,7 +101,9 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     mode = cfg->mode ? cfg->mode : SHMRING_DEFAULT_MODE;
     /* The creator must be able to use its own ring. */
     mode |= 0600;
-    size = SHMRING_HEADER_SIZE + data_bytes;
+    if (data_bytes > UINT64_MAX / 2)
+        return -ENOMEM;
+    size = data_offset + data_bytes;
     flags = IPC_CREAT | IPC_EXCL | (int)mode;
     if (cfg->flags & SHMRING_F_HUGEPAGES) {
         size = (size + hugepage_size() - 1) & ~(hugepage_size() - 1);
@@ -130,7 +134,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     hdr->ident.kind = kind;
     hdr->ident.capacity = capacity;
     hdr->ident.slot_size = slot_size;
-    hdr->ident.data_offset = SHMRING_HEADER_SIZE;
+    hdr->ident.data_offset = data_offset;
     hdr->ident.segment_size = size;
     hdr->ident.creator_pid = (int32_t)getpid();
     hdr->ident.creator_start = shmring__proc_start(getpid());
@@ -161,6 +165,10 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     if (hdr->ident.msqid < 0)
         goto fail;
     hdr->ident.reserved0 |= SEG_INIT_MSQ;
+    if (init && (err = init(hdr, cfg)) != 0) {
+        errno = -err;
+        goto fail;
+    }
     if (key == IPC_PRIVATE)
         shmctl(shmid, IPC_RMID, NULL); /* freed when the last process detaches */
 
@@ -185,15 +193,24 @@ static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 static int validate_ident(const struct shmring_header *hdr, uint64_t segsz, uint32_t kind, const char *name)
 {
     const struct shmring_ident *id = &hdr->ident;
+    uint64_t room;
     if (id->abi_version != SHMRING_ABI_VERSION)
         return -EPROTONOSUPPORT;
     if (id->kind != kind)
         return -EPROTONOSUPPORT;
-    if (id->data_offset != SHMRING_HEADER_SIZE || id->segment_size > segsz)
+    if (id->segment_size > segsz || id->data_offset > segsz)
         return -EUCLEAN;
+    room = segsz - id->data_offset;
     if (kind == SHMRING_KIND_SPSC) {
-        if (!is_pow2(id->capacity) || id->capacity < SHMRING_SPSC_CAPACITY_MIN ||
-            id->capacity > SHMRING_SPSC_CAPACITY_MAX || id->capacity > segsz - SHMRING_HEADER_SIZE)
+        if (id->data_offset != SHMRING_HEADER_SIZE || !is_pow2(id->capacity) ||
+            id->capacity < SHMRING_SPSC_CAPACITY_MIN || id->capacity > SHMRING_SPSC_CAPACITY_MAX ||
+            id->capacity > room)
+            return -EUCLEAN;
+    } else {
+        if (id->data_offset != SHMRING_MPMC_DATA_OFFSET || !is_pow2(id->capacity) ||
+            id->capacity < SHMRING_MPMC_SLOTS_MIN || id->capacity > SHMRING_MPMC_SLOTS_MAX ||
+            id->slot_size < SHMRING_MPMC_SLOT_MIN || id->slot_size > SHMRING_MPMC_SLOT_MAX ||
+            id->capacity * shmring__mpmc_stride(id->slot_size) > room)
             return -EUCLEAN;
     }
     if (name != NULL && strncmp(hdr->name, name, SHMRING_NAME_MAX + 1) != 0)

@@ -19,6 +19,15 @@ static int check_capacity(uint64_t capacity)
     return 0;
 }
 
+/* Positions start where the configuration says (tests start them near a wrap). */
+static int spsc_init(struct shmring_header *hdr, const struct shmring_config *cfg)
+{
+    uint64_t start = cfg->start_position & ~(uint64_t)(SHMRING_REC_ALIGN - 1);
+    shmring__store(&hdr->prod.pos, start, relaxed);
+    shmring__store(&hdr->cons.pos, start, relaxed);
+    return 0;
+}
+
 int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
 {
     struct shmring_config defaults;
@@ -33,7 +42,8 @@ int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
         return err;
     if ((err = check_capacity(cfg->capacity)) != 0)
         return err;
-    err = shmring__seg_create(name, SHMRING_KIND_SPSC, cfg->capacity, 0, cfg->capacity, cfg, &hdr, &size, &shmid);
+    err = shmring__seg_create(name, SHMRING_KIND_SPSC, cfg->capacity, 0, SHMRING_HEADER_SIZE, cfg->capacity, cfg,
+                              spsc_init, &hdr, &size, &shmid);
     if (err)
         return err;
     shmring__seg_detach(hdr);
@@ -195,7 +205,8 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
     }
     if ((err = check_capacity(cfg->capacity)) != 0)
         return err;
-    err = shmring__seg_create(NULL, SHMRING_KIND_SPSC, cfg->capacity, 0, cfg->capacity, cfg, &hdr, &size, &shmid);
+    err = shmring__seg_create(NULL, SHMRING_KIND_SPSC, cfg->capacity, 0, SHMRING_HEADER_SIZE, cfg->capacity, cfg,
+                              spsc_init, &hdr, &size, &shmid);
     if (err)
         return err;
     /* Each handle owns one mapping, so that each close can detach its own. */

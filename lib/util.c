@@ -15,6 +15,7 @@ void shmring_config_init(struct shmring_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->capacity = UINT64_C(1) << 20;
     cfg->mode = SHMRING_DEFAULT_MODE;
+    cfg->slot_size = 64;
 }
 
 int shmring__check_name(const char *name)

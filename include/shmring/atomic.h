@@ -17,6 +17,9 @@
 #define shmring__xchg(p, v, mo) std::atomic_exchange_explicit((p), (v), std::memory_order_##mo)
 #define shmring__fetch_add(p, v, mo) std::atomic_fetch_add_explicit((p), (v), std::memory_order_##mo)
 #define shmring__fetch_or(p, v, mo) std::atomic_fetch_or_explicit((p), (v), std::memory_order_##mo)
+#define shmring__fetch_sub(p, v, mo) std::atomic_fetch_sub_explicit((p), (v), std::memory_order_##mo)
+#define shmring__cas(p, expp, v, mo_ok, mo_fail) \
+    std::atomic_compare_exchange_strong_explicit((p), (expp), (v), std::memory_order_##mo_ok, std::memory_order_##mo_fail)
 #define shmring__thread_fence(mo) std::atomic_thread_fence(std::memory_order_##mo)
 #define shmring__signal_fence(mo) std::atomic_signal_fence(std::memory_order_##mo)
 /* A 64-bit atomic word inside the data area (record headers). */
@@ -30,6 +33,9 @@
 #define shmring__xchg(p, v, mo) atomic_exchange_explicit((p), (v), memory_order_##mo)
 #define shmring__fetch_add(p, v, mo) atomic_fetch_add_explicit((p), (v), memory_order_##mo)
 #define shmring__fetch_or(p, v, mo) atomic_fetch_or_explicit((p), (v), memory_order_##mo)
+#define shmring__fetch_sub(p, v, mo) atomic_fetch_sub_explicit((p), (v), memory_order_##mo)
+#define shmring__cas(p, expp, v, mo_ok, mo_fail) \
+    atomic_compare_exchange_strong_explicit((p), (expp), (v), memory_order_##mo_ok, memory_order_##mo_fail)
 #define shmring__thread_fence(mo) atomic_thread_fence(memory_order_##mo)
 #define shmring__signal_fence(mo) atomic_signal_fence(memory_order_##mo)
 #define SHMRING__U64_AT(ptr) ((_Atomic uint64_t *)(void *)(ptr))

@@ -49,13 +49,21 @@ enum shmring_kind {
 
 /* Creation parameters. Initialise with shmring_config_init() and set what you need. */
 struct shmring_config {
-    uint64_t capacity; /* SPSC: bytes of the data area, a power of two in
-                          [SHMRING_SPSC_CAPACITY_MIN, SHMRING_SPSC_CAPACITY_MAX] */
-    uint32_t mode;     /* permission bits (like open(2)'s mode, & 0777); 0 means 0600 */
-    uint32_t flags;    /* SHMRING_F_* */
+    uint64_t capacity;       /* SPSC: bytes of the data area, a power of two in
+                                [SHMRING_SPSC_CAPACITY_MIN, SHMRING_SPSC_CAPACITY_MAX];
+                                MPMC: number of slots, a power of two in
+                                [SHMRING_MPMC_SLOTS_MIN, SHMRING_MPMC_SLOTS_MAX] */
+    uint32_t mode;           /* permission bits (like open(2)'s mode, & 0777); 0 means 0600 */
+    uint32_t flags;          /* SHMRING_F_* */
+    uint32_t slot_size;      /* MPMC: payload bytes per slot, [SHMRING_MPMC_SLOT_MIN,
+                                SHMRING_MPMC_SLOT_MAX]; ignored by SPSC */
+    uint32_t reserved0;      /* 0 */
+    uint64_t start_position; /* where the positions start (SPSC: rounded down to 8). 0 normally;
+                                tests set it near 2^32 or 2^64 to exercise wraparound */
 };
 
-/* Fills *cfg with the defaults (capacity 1 MiB, mode 0600, no flags). Thread-safe. */
+/* Fills *cfg with the defaults (capacity 1 MiB for SPSC, slot size 64 for MPMC, mode 0600, no
+ * flags, positions from 0). Thread-safe. */
 void shmring_config_init(struct shmring_config *cfg);
 
 /* Error codes beyond the usual errno meanings, as shmring uses them:

@@ -76,10 +76,10 @@ struct shmring_ident {
     SHMRING_ATOMIC(uint64_t) magic; /* SHMRING_MAGIC once published (release), 0 before */
     uint32_t abi_version;           /* SHMRING_ABI_VERSION */
     uint32_t kind;                  /* enum shmring_kind */
-    uint64_t capacity;              /* SPSC: bytes of the data area (power of two) */
+    uint64_t capacity;              /* SPSC: bytes of the data area; MPMC: slots (a power of two) */
     uint32_t slot_size;             /* MPMC: bytes per slot; 0 for SPSC */
     uint32_t flags;                 /* SHMRING_HDR_* */
-    uint64_t data_offset;           /* == SHMRING_HEADER_SIZE */
+    uint64_t data_offset;           /* SPSC: SHMRING_HEADER_SIZE; MPMC: SHMRING_MPMC_DATA_OFFSET */
     uint64_t segment_size;          /* bytes the creator asked shmget for */
     int32_t semid;                  /* the ring's semaphore set (SHMRING_NSEMS semaphores) */
     int32_t msqid;                  /* the ring's control message queue */
@@ -102,11 +102,14 @@ struct shmring_side {
 
 /* The wait line: read after every commit and release, written only by a side about to sleep. */
 struct shmring_wait {
-    SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* set by a consumer before sleeping, cleared by its waker */
-    SHMRING_ATOMIC(uint32_t) producer_sleeping; /* set by a producer before sleeping, cleared by its waker */
-    SHMRING_ATOMIC(uint32_t) producer_closed;   /* set by the producer's close, cleared at producer attach */
+    SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* SPSC: set by a consumer before sleeping, cleared by
+                                                   its waker. MPMC: number of consumers asleep */
+    SHMRING_ATOMIC(uint32_t) producer_sleeping; /* the same for producers */
+    SHMRING_ATOMIC(uint32_t) producer_closed;   /* SPSC: set by the producer's close, cleared at attach */
+    SHMRING_ATOMIC(uint32_t) consumer_wake_pending; /* MPMC: a post to the consumers is under way */
+    SHMRING_ATOMIC(uint32_t) producer_wake_pending; /* MPMC: a post to the producers is under way */
     uint32_t reserved0;
-    uint64_t reserved[6];
+    uint64_t reserved[5];
 };
 
 /* Rarely written: run-time state and slow-path counters, for the tools. */
@@ -119,7 +122,9 @@ struct shmring_stats {
     SHMRING_ATOMIC(uint64_t) producer_sleeps;
     SHMRING_ATOMIC(uint64_t) consumer_wakeups;  /* semaphore posts made to wake a consumer */
     SHMRING_ATOMIC(uint64_t) producer_wakeups;
-    SHMRING_ATOMIC(uint64_t) reserved[9];
+    SHMRING_ATOMIC(uint64_t) producer_skips;    /* MPMC: slots skipped because their producer died */
+    SHMRING_ATOMIC(uint64_t) consumer_skips;    /* MPMC: slots freed because their consumer died */
+    SHMRING_ATOMIC(uint64_t) reserved[7];
 };
 
 struct shmring_header {
@@ -148,5 +153,46 @@ SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, stats) == 640, "ABI: stat
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "ABI: header size");
 SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "ABI: 64-bit atomics are plain words");
 SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "ABI: 32-bit atomics are plain words");
+
+/* --- MPMC ring ------------------------------------------------------------------------------
+ * After the header: a table of SHMRING_MPMC_PARTICIPANTS entries, one per attached handle, then
+ * `capacity` slots of `stride` bytes (stride = 16 + slot_size rounded up to 16). A slot is a
+ * 16-byte header and the payload. Slot sequence numbers follow Vyukov's bounded queue, on 64-bit
+ * positions compared as differences (so any start works, and wrapping 2^64 is harmless):
+ *   seq == pos              free for the producer of position pos
+ *   seq == pos + 1          published: the record of position pos is there
+ *   seq == pos + 2          skipped: position pos was claimed by a producer that died
+ *   seq == pos + capacity   consumed: free for position pos + capacity
+ * (capacity >= 4, so the four never meet.) Positions are claimed by a CAS on prod.pos (producers)
+ * and cons.pos (consumers). Before its CAS a handle writes what it claims into its participant
+ * entry, so that when a slot stays claimed but unpublished (unreleased), survivors can tell a slow
+ * owner (alive: wait) from a dead one (skip it). A survivor changes a slot only by a CAS on its
+ * sequence word, so a late survivor can never damage a slot that has moved on.
+ */
+#define SHMRING_MPMC_PARTICIPANTS 128u
+#define SHMRING_MPMC_SLOT_HDR 16u
+
+struct shmring_participant {
+    SHMRING_ATOMIC(uint64_t) owner;      /* 0: free; else pid | (start time & 0xffffffff) << 32, set by
+                                            one CAS at attach (pid and start together tell pid reuse),
+                                            cleared at close */
+    uint32_t role;                       /* enum shmring_role (for the tools) */
+    uint32_t reserved0;
+    SHMRING_ATOMIC(uint64_t) intent_pos; /* first position this handle claims or holds */
+    SHMRING_ATOMIC(uint32_t) intent_n;   /* how many from intent_pos */
+    uint32_t reserved1;
+    uint64_t reserved[4];
+};
+
+struct shmring_mpmc_slot {
+    SHMRING_ATOMIC(uint64_t) seq; /* see above */
+    uint32_t len;                 /* bytes of the record, <= slot_size */
+    uint32_t reserved;
+};
+
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_participant) == SHMRING_CACHELINE, "participant is one line");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_mpmc_slot) == SHMRING_MPMC_SLOT_HDR, "slot header size");
+#define SHMRING_MPMC_TABLE_SIZE (SHMRING_MPMC_PARTICIPANTS * SHMRING_CACHELINE)
+#define SHMRING_MPMC_DATA_OFFSET (SHMRING_HEADER_SIZE + SHMRING_MPMC_TABLE_SIZE)
 
 #endif /* SHMRING_LAYOUT_H */

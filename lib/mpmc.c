@@ -1,0 +1,406 @@
+/* shmring — the out-of-line half of the MPMC ring: attach, close, waiting and waking, and the
+ * recovery of slots held by processes that died. The fast path is inline in
+ * include/shmring/mpmc.h; layout.h describes the slot states. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shmring/mpmc.h"
+
+static struct shmring_participant *participants(struct shmring_header *hdr)
+{
+    return (struct shmring_participant *)(void *)((uint8_t *)hdr + SHMRING_HEADER_SIZE);
+}
+
+static int mpmc_init(struct shmring_header *hdr, const struct shmring_config *cfg)
+{
+    uint64_t start = cfg->start_position, i, stride = shmring__mpmc_stride(cfg->slot_size);
+    uint8_t *slots = (uint8_t *)hdr + SHMRING_MPMC_DATA_OFFSET;
+    for (i = 0; i < cfg->capacity; i++) {
+        uint64_t pos = start + i;
+        struct shmring_mpmc_slot *s = (struct shmring_mpmc_slot *)(void *)(slots + (pos & (cfg->capacity - 1)) * stride);
+        shmring__store(&s->seq, pos, relaxed);
+    }
+    shmring__store(&hdr->prod.pos, start, relaxed);
+    shmring__store(&hdr->cons.pos, start, relaxed);
+    return 0;
+}
+
+int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
+{
+    struct shmring_config defaults;
+    struct shmring_header *hdr;
+    size_t size;
+    int shmid, err;
+    if (cfg == NULL) {
+        shmring_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if ((err = shmring__check_name(name)) != 0)
+        return err;
+    if (cfg->capacity < SHMRING_MPMC_SLOTS_MIN || cfg->capacity > SHMRING_MPMC_SLOTS_MAX ||
+        (cfg->capacity & (cfg->capacity - 1)) || cfg->slot_size < SHMRING_MPMC_SLOT_MIN ||
+        cfg->slot_size > SHMRING_MPMC_SLOT_MAX)
+        return -EINVAL;
+    err = shmring__seg_create(name, SHMRING_KIND_MPMC, cfg->capacity, cfg->slot_size, SHMRING_MPMC_DATA_OFFSET,
+                              cfg->capacity * shmring__mpmc_stride(cfg->slot_size), cfg, mpmc_init, &hdr, &size,
+                              &shmid);
+    if (err)
+        return err;
+    shmring__seg_detach(hdr);
+    return 0;
+}
+
+static uint64_t owner_word(pid_t pid, uint64_t start)
+{
+    return (uint64_t)(uint32_t)pid | (start & 0xffffffffu) << 32;
+}
+
+/* Is the owner of a participant entry alive? A slow process is alive: only death counts. */
+static int owner_alive(uint64_t owner)
+{
+    pid_t pid = (pid_t)(uint32_t)owner;
+    uint64_t start32 = owner >> 32, now;
+    if (!shmring__pid_alive(pid, 0))
+        return 0;
+    now = shmring__proc_start(pid);
+    return now == 0 || start32 == 0 || (now & 0xffffffffu) == start32;
+}
+
+/* Takes a free entry, or one whose owner is dead. */
+static struct shmring_participant *take_entry(struct shmring_header *hdr, int role)
+{
+    struct shmring_participant *t = participants(hdr);
+    uint64_t mine = owner_word(getpid(), shmring__proc_start(getpid()));
+    unsigned i;
+    for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
+        uint64_t cur = shmring__load(&t[i].owner, acquire);
+        if (cur != 0 && owner_alive(cur))
+            continue;
+        if (shmring__cas(&t[i].owner, &cur, mine, acq_rel, relaxed)) {
+            shmring__store(&t[i].intent_n, 0, relaxed);
+            t[i].role = (uint32_t)role;
+            return &t[i];
+        }
+    }
+    return NULL;
+}
+
+int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_mpmc **out)
+{
+    struct shmring_header *hdr;
+    struct shmring_mpmc *q = NULL;
+    struct shmring__attach *a = NULL;
+    size_t size;
+    int shmid, err;
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
+        return -EINVAL;
+    err = shmring__seg_open(name, SHMRING_KIND_MPMC, &hdr, &size, &shmid);
+    if (err)
+        return err;
+    q = (struct shmring_mpmc *)calloc(1, sizeof(*q));
+    a = (struct shmring__attach *)calloc(1, sizeof(*a));
+    if (q == NULL || a == NULL) {
+        err = -ENOMEM;
+        goto fail;
+    }
+    a->hdr = hdr;
+    a->size = size;
+    a->shmid = shmid;
+    a->semid = hdr->ident.semid;
+    a->msqid = hdr->ident.msqid;
+    a->role = (int)role;
+    a->waiter_mode = shmring__waiter_mode(hdr);
+    a->pid = getpid();
+
+    /* Geometry: copied once from the validated identity, never re-read. */
+    q->hdr = hdr;
+    q->slots = (uint8_t *)hdr + SHMRING_MPMC_DATA_OFFSET;
+    q->capacity = hdr->ident.capacity;
+    q->mask = q->capacity - 1;
+    q->slot_size = hdr->ident.slot_size;
+    q->stride = (uint32_t)shmring__mpmc_stride(q->slot_size);
+    q->fast_fence = a->waiter_mode != SHMRING__WAIT_MEMBARRIER;
+    q->role = (int)role;
+    q->spin = SHMRING_DEFAULT_SPIN;
+    q->att = a;
+    q->self = take_entry(hdr, (int)role);
+    if (q->self == NULL) {
+        err = -EUSERS;
+        goto fail;
+    }
+    if ((err = shmring__presence_attach(a->semid, (int)role, 0)) != 0) {
+        shmring__store(&q->self->owner, 0, release);
+        goto fail;
+    }
+    if (role == SHMRING_PRODUCER) {
+        shmring__fetch_add(&hdr->stats.producer_attaches, 1, relaxed);
+    } else {
+        shmring__fetch_add(&hdr->stats.consumer_attaches, 1, relaxed);
+        shmring__sem_post_capped(a->semid, SHMRING_SEM_PRODUCER_WAKE);
+    }
+    shmring__registry_add(a);
+    *out = q;
+    return 0;
+fail:
+    free(q);
+    free(a);
+    shmring__seg_detach(hdr);
+    return err;
+}
+
+/* Frees slot pos held (claimed, taken) by a handle that is gone: a producer's unpublished slot
+ * becomes "skipped", a consumer's unreleased slot becomes free for the next lap. Only a CAS on the
+ * sequence word: if the slot moved on meanwhile, nothing happens. Returns 1 if it freed it. */
+static int free_abandoned(struct shmring_mpmc *q, uint64_t pos, int producer_side)
+{
+    struct shmring_mpmc_slot *s = shmring__mpmc_at(q, pos);
+    uint64_t seq = shmring__load(&s->seq, acquire);
+    if (producer_side) {
+        if (seq != pos)
+            return 0;
+        /* Pairs with the acquire load in shmring__mpmc_claim(): consumers see "skipped". */
+        if (!shmring__cas(&s->seq, &seq, pos + 2, acq_rel, relaxed))
+            return 0;
+        shmring__fetch_add(&q->hdr->stats.producer_skips, 1, relaxed);
+        return 1;
+    }
+    if (seq != pos + 1 && seq != pos + 2)
+        return 0;
+    /* Pairs with the acquire load in a producer's claim: the slot is free for the next lap. */
+    if (!shmring__cas(&s->seq, &seq, pos + q->capacity, acq_rel, relaxed))
+        return 0;
+    shmring__fetch_add(&q->hdr->stats.consumer_skips, 1, relaxed);
+    return 1;
+}
+
+int shmring_mpmc_close(struct shmring_mpmc *q)
+{
+    struct shmring__attach *a;
+    if (q == NULL)
+        return 0;
+    a = q->att;
+    shmring__registry_remove(a);
+    if (q->held) {
+        uint64_t pos = shmring__load(&q->self->intent_pos, relaxed);
+        uint32_t i;
+        for (i = 0; i < q->held; i++)
+            free_abandoned(q, pos + i, q->role == SHMRING_PRODUCER);
+        shmring__mpmc_after_publish(q,
+                                    q->role == SHMRING_PRODUCER ? &q->hdr->wait.consumer_sleeping
+                                                                : &q->hdr->wait.producer_sleeping,
+                                    q->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE);
+    }
+    if (a->pid == getpid()) {
+        shmring__store(&q->self->owner, 0, release);
+        shmring__presence_detach(a->semid, a->role);
+    }
+    shmring__seg_detach(q->hdr);
+    free(a);
+    free(q);
+    return 0;
+}
+
+void shmring_mpmc_set_spin(struct shmring_mpmc *q, uint32_t spins)
+{
+    q->spin = spins;
+}
+
+int shmring_mpmc_peer_count(const struct shmring_mpmc *q)
+{
+    return shmring__sem_getval(q->att->semid,
+                               q->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
+}
+
+int shmring__mpmc_corrupt(struct shmring_mpmc *q)
+{
+    if (!q->broken) {
+        q->broken = -EUCLEAN;
+        shmring__fetch_or(&q->hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
+    }
+    return -EUCLEAN;
+}
+
+int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos)
+{
+    uint64_t expect = pos;
+    /* Like a take of one slot: our intent covers it while we hold it. */
+    shmring__store(&q->self->intent_n, 1, relaxed);
+    shmring__store(&q->self->intent_pos, pos, relaxed);
+    if (!shmring__cas(&q->hdr->cons.pos, &expect, pos + 1, acq_rel, relaxed))
+        return 0;
+    shmring__store(&shmring__mpmc_at(q, pos)->seq, pos + q->capacity, release);
+    shmring__mpmc_after_publish(q, &q->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
+    return 1;
+}
+
+void shmring__mpmc_wake(struct shmring_mpmc *q, int sem)
+{
+    SHMRING_ATOMIC(uint32_t) *pending = sem == SHMRING_SEM_CONSUMER_WAKE ? &q->hdr->wait.consumer_wake_pending
+                                                                       : &q->hdr->wait.producer_wake_pending;
+    /* One post under way at a time: the woken waiter clears `pending`. */
+    if (shmring__load(pending, relaxed) || shmring__xchg(pending, 1, relaxed))
+        return;
+    if (shmring__sem_post_capped(q->att->semid, sem) == 0)
+        shmring__fetch_add(sem == SHMRING_SEM_CONSUMER_WAKE ? &q->hdr->stats.consumer_wakeups
+                                                            : &q->hdr->stats.producer_wakeups,
+                           1, relaxed);
+}
+
+/* Is a live handle (other than us) holding position pos? */
+static int held_by_live(struct shmring_mpmc *q, uint64_t pos)
+{
+    struct shmring_participant *t = participants(q->hdr);
+    unsigned i;
+    for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
+        uint64_t owner = shmring__load(&t[i].owner, acquire);
+        uint64_t ip;
+        uint32_t in;
+        if (owner == 0 || &t[i] == q->self)
+            continue;
+        ip = shmring__load(&t[i].intent_pos, acquire);
+        in = shmring__load(&t[i].intent_n, acquire);
+        if (pos - ip < in && owner_alive(owner))
+            return 1;
+    }
+    return 0;
+}
+
+/* The slot at our side's position is not ready. If that is because a handle of the other side
+ * holds it (a producer claimed it and did not publish, for a consumer; a consumer took last lap's
+ * record and did not release it, for a producer) and that handle's process is dead, free the slot.
+ * Returns 1 if it freed one. */
+static int recover(struct shmring_mpmc *q)
+{
+    int consumer = q->role == SHMRING_CONSUMER;
+    uint64_t pos, held_pos, other;
+    if (consumer) {
+        /* We wait at cons.pos for a record. Stuck if a producer claimed it and did not publish. */
+        pos = shmring__load(&q->hdr->cons.pos, acquire);
+        held_pos = pos;
+        /* Pairs with the release of the producers' claim CAS: their intents are visible. */
+        other = shmring__load(&q->hdr->prod.pos, acquire);
+        if ((int64_t)(other - pos) <= 0)
+            return 0; /* really empty */
+        if (shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire) != pos)
+            return 0;
+    } else {
+        /* We wait at prod.pos for a free slot. Stuck if a consumer took last lap's record there and
+         * did not release it. */
+        pos = shmring__load(&q->hdr->prod.pos, acquire);
+        held_pos = pos - q->capacity;
+        other = shmring__load(&q->hdr->cons.pos, acquire);
+        if ((int64_t)(other - held_pos) <= 0)
+            return 0; /* really full: nobody took it yet */
+        {
+            uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
+            if (seq != held_pos + 1 && seq != held_pos + 2)
+                return 0;
+        }
+    }
+    if (held_by_live(q, held_pos))
+        return 0;
+    if (!free_abandoned(q, held_pos, consumer))
+        return 0;
+    /* Whoever waits on the slot we freed may sleep. */
+    if (consumer)
+        shmring__mpmc_wake(q, SHMRING_SEM_CONSUMER_WAKE);
+    else
+        shmring__mpmc_wake(q, SHMRING_SEM_PRODUCER_WAKE);
+    return 1;
+}
+
+/* 0 when the slot at our side's position is ready (or was skipped), 1 when not. */
+static int ready(struct shmring_mpmc *q)
+{
+    if (q->role == SHMRING_CONSUMER) {
+        uint64_t pos = shmring__load(&q->hdr->cons.pos, relaxed);
+        uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
+        return seq == pos + 1 || seq == pos + 2 || (int64_t)(seq - pos) > 2 ? 0 : 1;
+    } else {
+        uint64_t pos = shmring__load(&q->hdr->prod.pos, relaxed);
+        uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
+        return (int64_t)(seq - pos) >= 0 ? 0 : 1;
+    }
+}
+
+int shmring__mpmc_wait(struct shmring_mpmc *q, unsigned want, int64_t timeout_ns)
+{
+    struct shmring__attach *a = q->att;
+    int consumer = q->role == SHMRING_CONSUMER;
+    int self = consumer ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
+    int peers = consumer ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
+    SHMRING_ATOMIC(uint32_t) *sleeping = consumer ? &q->hdr->wait.consumer_sleeping : &q->hdr->wait.producer_sleeping;
+    SHMRING_ATOMIC(uint32_t) *pending =
+        consumer ? &q->hdr->wait.consumer_wake_pending : &q->hdr->wait.producer_wake_pending;
+    SHMRING_ATOMIC(uint64_t) *peer_attaches =
+        consumer ? &q->hdr->stats.producer_attaches : &q->hdr->stats.consumer_attaches;
+    SHMRING_ATOMIC(uint64_t) *sleeps = consumer ? &q->hdr->stats.consumer_sleeps : &q->hdr->stats.producer_sleeps;
+    int64_t deadline = 0, slice, left;
+    uint32_t i;
+    int rc = 1, n, woken = 0;
+
+    (void)want;
+    if (q->broken)
+        return q->broken;
+    for (i = 0; i < q->spin; i++) {
+        if (ready(q) == 0)
+            return 0;
+        shmring__cpu_relax();
+    }
+    if (timeout_ns > 0)
+        deadline = shmring__now_ns() + timeout_ns;
+    for (;;) {
+        /* Announce, then re-check: pairs with shmring__mpmc_after_publish() of the other side. */
+        shmring__fetch_add(sleeping, 1, relaxed);
+        shmring__waiter_fence(a->waiter_mode);
+        if (ready(q) == 0 || recover(q)) {
+            rc = 0;
+            break;
+        }
+        n = shmring__sem_getval(a->semid, peers);
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
+            rc = ready(q) == 0 ? 0 : -EPIPE;
+            break;
+        }
+        if (timeout_ns == 0) {
+            rc = -EAGAIN;
+            break;
+        }
+        slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
+        if (timeout_ns > 0) {
+            left = deadline - shmring__now_ns();
+            if (left <= 0) {
+                rc = -ETIMEDOUT;
+                break;
+            }
+            if (left < slice)
+                slice = left;
+        }
+        shmring__fetch_add(sleeps, 1, relaxed);
+        rc = shmring__sem_sleep(a->semid, self, slice);
+        shmring__fetch_sub(sleeping, 1, relaxed);
+        if (rc == 0) {
+            woken = 1;
+            shmring__store(pending, 0, relaxed);
+        }
+        if (rc == -EIDRM)
+            return rc;
+    }
+    shmring__fetch_sub(sleeping, 1, relaxed);
+    /* Pass the baton: if others sleep too, and we were woken, let the next one look. */
+    if (rc == 0 && woken && shmring__load(sleeping, relaxed))
+        shmring__mpmc_wake(q, self);
+    return rc;
+}
