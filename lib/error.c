@@ -38,8 +38,11 @@ const char *shmring_strerror(int err)
 #undef SHMRING_MSG
     case 0:
         return "success";
-    default:
-        return strerror(err);
+    default: {
+        /* strerror() may format unknown codes into a shared buffer: not thread-safe, not static. */
+        const char *msg = strerrordesc_np(err);
+        return msg ? msg : "unknown error";
+    }
     }
 }
 

@@ -54,6 +54,8 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
 int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **hdr, size_t *size,
                       int *shmid);
 void shmring__seg_detach(struct shmring_header *hdr);
+/* Removes the semaphore set and queue of a ring (those that really are its own). */
+void shmring__seg_remove_objects(const struct shmring_header *hdr);
 
 /* Bytes between MPMC slots. */
 static inline uint64_t shmring__mpmc_stride(uint64_t slot_size)

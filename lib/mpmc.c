@@ -22,7 +22,7 @@ static int mpmc_init(struct shmring_header *hdr, const struct shmring_config *cf
     uint8_t *slots = (uint8_t *)hdr + SHMRING_MPMC_DATA_OFFSET;
     for (i = 0; i < cfg->capacity; i++) {
         uint64_t pos = start + i;
-        struct shmring_mpmc_slot *s = (struct shmring_mpmc_slot *)(void *)(slots + (pos & (cfg->capacity - 1)) * stride);
+        struct shmring_mpmc_slot_hdr *s = (struct shmring_mpmc_slot_hdr *)(void *)(slots + (pos & (cfg->capacity - 1)) * stride);
         shmring__store(&s->seq, pos, relaxed);
     }
     shmring__store(&hdr->prod.pos, start, relaxed);
@@ -161,7 +161,7 @@ fail:
  * sequence word: if the slot moved on meanwhile, nothing happens. Returns 1 if it freed it. */
 static int free_abandoned(struct shmring_mpmc *q, uint64_t pos, int producer_side)
 {
-    struct shmring_mpmc_slot *s = shmring__mpmc_at(q, pos);
+    struct shmring_mpmc_slot_hdr *s = shmring__mpmc_at(q, pos);
     uint64_t seq = shmring__load(&s->seq, acquire);
     if (producer_side) {
         if (seq != pos)
@@ -331,7 +331,7 @@ static int ready(struct shmring_mpmc *q)
     }
 }
 
-int shmring__mpmc_wait(struct shmring_mpmc *q, unsigned want, int64_t timeout_ns)
+int shmring__mpmc_wait(struct shmring_mpmc *q, int64_t timeout_ns, int64_t *deadline)
 {
     struct shmring__attach *a = q->att;
     int consumer = q->role == SHMRING_CONSUMER;
@@ -343,11 +343,10 @@ int shmring__mpmc_wait(struct shmring_mpmc *q, unsigned want, int64_t timeout_ns
     SHMRING_ATOMIC(uint64_t) *peer_attaches =
         consumer ? &q->hdr->stats.producer_attaches : &q->hdr->stats.consumer_attaches;
     SHMRING_ATOMIC(uint64_t) *sleeps = consumer ? &q->hdr->stats.consumer_sleeps : &q->hdr->stats.producer_sleeps;
-    int64_t deadline = 0, slice, left;
+    int64_t slice, left;
     uint32_t i;
     int rc = 1, n, woken = 0;
 
-    (void)want;
     if (q->broken)
         return q->broken;
     for (i = 0; i < q->spin; i++) {
@@ -355,8 +354,8 @@ int shmring__mpmc_wait(struct shmring_mpmc *q, unsigned want, int64_t timeout_ns
             return 0;
         shmring__cpu_relax();
     }
-    if (timeout_ns > 0)
-        deadline = shmring__now_ns() + timeout_ns;
+    if (timeout_ns > 0 && *deadline == 0)
+        *deadline = shmring__now_ns() + timeout_ns;
     for (;;) {
         /* Announce, then re-check: pairs with shmring__mpmc_after_publish() of the other side. */
         shmring__fetch_add(sleeping, 1, relaxed);
@@ -380,7 +379,7 @@ int shmring__mpmc_wait(struct shmring_mpmc *q, unsigned want, int64_t timeout_ns
         }
         slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
         if (timeout_ns > 0) {
-            left = deadline - shmring__now_ns();
+            left = *deadline - shmring__now_ns();
             if (left <= 0) {
                 rc = -ETIMEDOUT;
                 break;

@@ -1,10 +1,14 @@
 /* shmring — ring segments: create, open, validate, unlink.
  *
- * A named ring is one System V shared-memory segment whose key is derived from the name; its
- * semaphore set and message queue are private objects (IPC_PRIVATE) whose ids the header holds,
- * so they can never collide with anybody's keys. Creation uses IPC_CREAT|IPC_EXCL on the segment:
- * whoever creates the segment owns the name. The header's magic is stored last, with release;
- * openers wait (boundedly) for it, so they never see a half-made ring.
+ * A named ring is three System V objects on the key derived from its name (ipcs shows them side by
+ * side): the segment, a semaphore set and a message queue. The header holds the ids of the last two.
+ * Creation uses IPC_CREAT|IPC_EXCL on the segment first: whoever creates the segment owns the name.
+ * The header's magic is stored last, with release; openers wait (boundedly) for it, so they never
+ * see a half-made ring.
+ *
+ * The header is untrusted, and so are the ids in it: before using or removing the semaphore set or
+ * the queue, a process checks that the object carries the ring's key (and, for the set, our number
+ * of semaphores), so that a corrupt header can never make it touch somebody else's objects.
  */
 #include <errno.h>
 #include <string.h>
@@ -38,22 +42,61 @@ static uint64_t hugepage_size(void)
     return UINT64_C(2) << 20; /* x86-64 and arm64 default; SHM_HUGETLB uses the default size */
 }
 
-static void remove_objects(struct shmring_header *hdr)
+/* Do the ids in the header name objects of this ring (its key; our number of semaphores)? */
+static int sem_is_ours(int semid, key_t key)
 {
+    union shmring__semun arg;
+    struct semid_ds sds;
+    arg.buf = &sds;
+    return semctl(semid, 0, IPC_STAT, arg) == 0 && sds.sem_nsems == SHMRING_NSEMS && sds.sem_perm.__key == key;
+}
+
+static int msq_is_ours(int msqid, key_t key)
+{
+    struct msqid_ds mds;
+    return msgctl(msqid, IPC_STAT, &mds) == 0 && mds.msg_perm.__key == key;
+}
+
+/* Removes the ring's semaphore set and queue, those of them the header says were made and that
+ * are really the ring's. */
+static void remove_objects(const struct shmring_header *hdr)
+{
+    key_t key = (key_t)hdr->ident.key;
     uint32_t init = hdr->ident.reserved0;
-    if (init & SEG_INIT_SEM)
+    if ((init & SEG_INIT_SEM) && sem_is_ours(hdr->ident.semid, key))
         semctl(hdr->ident.semid, 0, IPC_RMID);
-    if (init & SEG_INIT_MSQ)
+    if ((init & SEG_INIT_MSQ) && msq_is_ours(hdr->ident.msqid, key))
         msgctl(hdr->ident.msqid, IPC_RMID, NULL);
 }
 
-/* The key holds a segment without a published header whose creator is dead: remove it and what it
- * had made. Returns 1 if removed. */
-static int reap_half_made(key_t key)
+void shmring__seg_remove_objects(const struct shmring_header *hdr)
+{
+    remove_objects(hdr);
+}
+
+/* A segment whose header was never published: is it a ring that a creator began for `name`? The
+ * creator writes the name, ABI and kind first, so a foreign segment (whose first word may well be
+ * 0) is not taken for one. */
+static int looks_half_made(const struct shmring_header *hdr, const char *name)
+{
+    static const uint8_t zero[SHMRING_HEADER_SIZE];
+    if (shmring__load(&hdr->ident.magic, acquire) != 0)
+        return 0;
+    if (hdr->ident.abi_version == SHMRING_ABI_VERSION &&
+        (hdr->ident.kind == SHMRING_KIND_SPSC || hdr->ident.kind == SHMRING_KIND_MPMC) &&
+        strncmp(hdr->name, name, SHMRING_NAME_MAX + 1) == 0)
+        return 1;
+    /* The creator died between shmget and writing the name: a header still all zero. */
+    return memcmp(hdr, zero, sizeof(zero)) == 0;
+}
+
+/* The key holds a half-made ring whose creator is dead: remove it and what it had made.
+ * Returns 1 if removed. */
+static int reap_half_made(key_t key, const char *name)
 {
     struct shmid_ds ds;
     struct shmring_header *hdr;
-    int shmid = shmget(key, 0, 0);
+    int shmid = shmget(key, 0, 0), reaped = 0;
     if (shmid < 0 || shmctl(shmid, IPC_STAT, &ds) != 0)
         return 0;
     if (ds.shm_segsz < SHMRING_HEADER_SIZE || shmring__pid_alive(ds.shm_cpid, 0))
@@ -61,14 +104,42 @@ static int reap_half_made(key_t key)
     hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
     if (hdr == (void *)-1)
         return 0;
-    if (shmring__load(&hdr->ident.magic, acquire) != 0) {
-        shmdt(hdr);
-        return 0;
+    if (looks_half_made(hdr, name)) {
+        remove_objects(hdr);
+        shmctl(shmid, IPC_RMID, NULL);
+        reaped = 1;
     }
-    remove_objects(hdr);
     shmdt(hdr);
-    shmctl(shmid, IPC_RMID, NULL);
-    return 1;
+    return reaped;
+}
+
+/* semget/msgget with IPC_EXCL on the ring's key. The segment's key is already ours (we created it
+ * exclusively), so an object found on the key is a leftover of an earlier ring of this name whose
+ * segment is gone: remove it if it has the shape of ours (a set of our size; an empty queue),
+ * else report the key as taken. */
+static int make_sem(key_t key, int mode)
+{
+    int id = semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | mode);
+    if (id >= 0 || errno != EEXIST || key == IPC_PRIVATE)
+        return id >= 0 ? id : shmring__errno();
+    id = semget(key, 0, 0);
+    if (id < 0 || !sem_is_ours(id, key) || semctl(id, 0, IPC_RMID) != 0)
+        return -EEXIST;
+    id = semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | mode);
+    return id >= 0 ? id : shmring__errno();
+}
+
+static int make_msq(key_t key, int mode)
+{
+    struct msqid_ds mds;
+    int id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
+    if (id >= 0 || errno != EEXIST || key == IPC_PRIVATE)
+        return id >= 0 ? id : shmring__errno();
+    id = msgget(key, 0);
+    if (id < 0 || msgctl(id, IPC_STAT, &mds) != 0 || mds.msg_qnum != 0 || msgctl(id, IPC_RMID, NULL) != 0)
+        return -EEXIST;
+    id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
+    return id >= 0 ? id : shmring__errno();
 }
 
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
@@ -117,7 +188,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         if (shmid >= 0)
             break;
         err = shmring__errno();
-        if (err == -EEXIST && tries == 0 && reap_half_made(key))
+        if (err == -EEXIST && tries == 0 && name != NULL && reap_half_made(key, name))
             continue;
         if (err == -EINVAL) /* larger than SHMMAX, or an existing smaller segment on the key */
             return key != IPC_PRIVATE && shmget(key, 0, 0) >= 0 ? -EEXIST : -ENOMEM;
@@ -129,9 +200,13 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         shmctl(shmid, IPC_RMID, NULL);
         return err;
     }
-    /* The segment is zero-filled: only non-zero fields are written. */
+    /* The segment is zero-filled: only non-zero fields are written. Name, ABI and kind first: they
+     * identify a half-made ring if we die before publishing it. */
+    if (name != NULL)
+        strncpy(hdr->name, name, SHMRING_NAME_MAX);
     hdr->ident.abi_version = SHMRING_ABI_VERSION;
     hdr->ident.kind = kind;
+    hdr->ident.key = (uint32_t)key;
     hdr->ident.capacity = capacity;
     hdr->ident.slot_size = slot_size;
     hdr->ident.data_offset = data_offset;
@@ -139,7 +214,6 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     hdr->ident.creator_pid = (int32_t)getpid();
     hdr->ident.creator_start = shmring__proc_start(getpid());
     hdr->ident.mode = mode;
-    hdr->ident.key = (uint32_t)key;
     {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -149,21 +223,23 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         hdr->ident.flags |= SHMRING_HDR_HUGEPAGES;
     if (shmring__membarrier_ok())
         hdr->ident.flags |= SHMRING_HDR_ASYM_WAKE;
-    if (name != NULL)
-        strncpy(hdr->name, name, SHMRING_NAME_MAX);
 
-    hdr->ident.semid = semget(IPC_PRIVATE, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | (int)mode);
-    if (hdr->ident.semid < 0)
+    if ((err = make_sem(key, (int)mode)) < 0) {
+        errno = -err;
         goto fail;
+    }
+    hdr->ident.semid = err;
     hdr->ident.reserved0 |= SEG_INIT_SEM;
     /* Linux zeroes new semaphores; POSIX leaves them undefined, so say it. */
     memset(zeros, 0, sizeof(zeros));
     arg.array = zeros;
     if (semctl(hdr->ident.semid, 0, SETALL, arg) != 0)
         goto fail;
-    hdr->ident.msqid = msgget(IPC_PRIVATE, IPC_CREAT | IPC_EXCL | (int)mode);
-    if (hdr->ident.msqid < 0)
+    if ((err = make_msq(key, (int)mode)) < 0) {
+        errno = -err;
         goto fail;
+    }
+    hdr->ident.msqid = err;
     hdr->ident.reserved0 |= SEG_INIT_MSQ;
     if (init && (err = init(hdr, cfg)) != 0) {
         errno = -err;
@@ -259,13 +335,14 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
     }
     if ((err = validate_ident(hdr, ds.shm_segsz, kind, name)) != 0)
         goto fail;
-    /* The semaphore set must be a set of ours (a corrupt header could name anybody's). */
+    /* The semaphore set must be the ring's (a corrupt header could name anybody's). */
     arg.buf = &sds;
     if (semctl(hdr->ident.semid, 0, IPC_STAT, arg) != 0) {
         err = errno == EACCES ? -EACCES : -ENOENT; /* removed underneath us */
         goto fail;
     }
-    if (sds.sem_nsems != SHMRING_NSEMS) {
+    if (sds.sem_nsems != SHMRING_NSEMS || sds.sem_perm.__key != (key_t)hdr->ident.key ||
+        hdr->ident.key != (uint32_t)shmring__key(name)) {
         err = -EUCLEAN;
         goto fail;
     }
@@ -303,7 +380,7 @@ int shmring_unlink(const char *name)
     if (hdr == (void *)-1)
         return shmring__errno();
     magic = shmring__load(&hdr->ident.magic, acquire);
-    if (magic == 0) {
+    if (magic == 0 && looks_half_made(hdr, name)) {
         /* Half made: ours to remove only if its creator is dead. */
         err = shmring__pid_alive(ds.shm_cpid, 0) ? -EBUSY : 0;
     } else if (magic != SHMRING_MAGIC) {
@@ -325,17 +402,8 @@ int shmring_unlink(const char *name)
         shmdt(hdr);
         return err;
     }
-    /* Removing the semaphores wakes every sleeper with EIDRM. The ids come from shared memory:
-     * remove only a semaphore set of the right shape. */
-    if (magic != 0 || (hdr->ident.reserved0 & SEG_INIT_SEM)) {
-        union shmring__semun arg;
-        struct semid_ds sds;
-        arg.buf = &sds;
-        if (semctl(hdr->ident.semid, 0, IPC_STAT, arg) == 0 && sds.sem_nsems == SHMRING_NSEMS)
-            semctl(hdr->ident.semid, 0, IPC_RMID);
-    }
-    if (magic != 0 || (hdr->ident.reserved0 & SEG_INIT_MSQ))
-        msgctl(hdr->ident.msqid, IPC_RMID, NULL);
+    /* Removing the semaphores wakes every sleeper with EIDRM. */
+    remove_objects(hdr);
     shmdt(hdr);
     return 0;
 }

@@ -121,6 +121,8 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
     r->capacity = hdr->ident.capacity;
     r->mask = r->capacity - 1;
     r->max_record = r->capacity - 2 * SHMRING_REC_HDR;
+    if (r->max_record > SHMRING_SPSC_RECORD_MAX)
+        r->max_record = SHMRING_SPSC_RECORD_MAX;
     r->fast_fence = a->waiter_mode != SHMRING__WAIT_MEMBARRIER;
     r->role = role;
     r->spin = SHMRING_DEFAULT_SPIN;
@@ -141,13 +143,17 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
             free(a);
             return err;
         }
+        r->zeroed = r->tail + SHMRING_REC_HDR; /* the word at the tail is 0: recover_tail stopped there */
         r->committed = shmring__load(&r->hdr->prod.count, relaxed);
         shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
         shmring__store(&hdr->wait.producer_closed, 0, relaxed);
         shmring__fetch_add(&hdr->stats.producer_attaches, 1, relaxed);
     } else {
         uint64_t head = shmring__load(&hdr->cons.pos, relaxed);
-        if (head & (SHMRING_REC_ALIGN - 1)) {
+        uint64_t tail = shmring__load(&hdr->prod.pos, relaxed);
+        /* Within a lap of the producer (either way: prod.pos is stored just after each commit, so
+         * a consumer may have released past it for a moment). */
+        if ((head & (SHMRING_REC_ALIGN - 1)) || (tail - head > r->capacity && head - tail > r->capacity)) {
             shmring__presence_detach(a->semid, role);
             free(r);
             free(a);
@@ -181,12 +187,6 @@ int shmring_spsc_open(const char *name, enum shmring_role role, struct shmring_s
     if (err)
         shmring__seg_detach(hdr);
     return err;
-}
-
-static void remove_anon(struct shmring_header *hdr)
-{
-    semctl(hdr->ident.semid, 0, IPC_RMID);
-    msgctl(hdr->ident.msqid, IPC_RMID, NULL);
 }
 
 int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **producer,
@@ -227,7 +227,7 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
     }
     return 0;
 fail:
-    remove_anon(hdr);
+    shmring__seg_remove_objects(hdr);
     shmring__seg_detach(hdr);
     return err;
 }
@@ -239,16 +239,21 @@ int shmring_spsc_close(struct shmring_spsc *r)
         return 0;
     a = r->att;
     shmring__registry_remove(a);
-    if (r->role == SHMRING_PRODUCER) {
-        /* Uncommitted reservations are dropped: the word at pend_pos is still 0.
-         * End of stream: pairs with the acquire load of producer_closed in shmring_spsc_peek(). */
-        shmring__store(&r->hdr->wait.producer_closed, 1, release);
-    }
-    /* Only the process that registered presence may take it back (a forked child holds its own). */
+    /* Only the process that registered presence may take it back (a forked child holds its own).
+     * Uncommitted reservations are dropped: the word at pend_pos is still 0. */
     if (a->pid == getpid()) {
         shmring__presence_detach(a->semid, a->role); /* also rings the peer's doorbell */
+        /* End of stream once the last producer handle is gone (a child closing the copy it
+         * inherited is not the end). Pairs with the acquire load in shmring_spsc_peek(). If a new
+         * producer attached meanwhile, take the mark back: it may have cleared it already. */
+        if (r->role == SHMRING_PRODUCER && shmring__sem_getval(a->semid, SHMRING_SEM_PRODUCERS) == 0) {
+            shmring__store(&r->hdr->wait.producer_closed, 1, release);
+            if (shmring__sem_getval(a->semid, SHMRING_SEM_PRODUCERS) > 0)
+                shmring__store(&r->hdr->wait.producer_closed, 0, release);
+            shmring__sem_post_capped(a->semid, SHMRING_SEM_CONSUMER_WAKE);
+        }
         if (a->anon && shmring__sem_getval(a->semid, SHMRING_SEM_USERS) == 0)
-            remove_anon(r->hdr);
+            shmring__seg_remove_objects(r->hdr);
     }
     shmring__seg_detach(r->hdr);
     free(a);
@@ -267,12 +272,25 @@ int shmring_spsc_peer_count(const struct shmring_spsc *r)
                                r->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
 }
 
+/* Slow paths refuse a broken ring: found broken by us, or marked corrupt by another process. */
+static int check_usable(struct shmring_spsc *r)
+{
+    if (r->broken)
+        return r->broken;
+    if (shmring__load(&r->hdr->stats.state, relaxed) & SHMRING_STATE_CORRUPT)
+        return r->broken = -EUCLEAN;
+    return 0;
+}
+
 int shmring__spsc_corrupt(struct shmring_spsc *r)
 {
     if (!r->broken) {
         r->broken = -EUCLEAN;
         shmring__fetch_or(&r->hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
     }
+    /* Send every later reserve out of line (where it sees r->broken) without a check on the fast
+     * path: with the cached head a lap behind, nothing fits. */
+    r->head_cache = r->tail - r->capacity;
     return -EUCLEAN;
 }
 
@@ -303,29 +321,38 @@ static int space_for(struct shmring_spsc *r, size_t len, uint64_t *pad_out, uint
     return r->tail + pad + size + SHMRING_REC_HDR - r->head_cache <= r->capacity ? 0 : -EAGAIN;
 }
 
+/* A record must wrap but does not fit together with its padding. If nothing is pending and the
+ * padding alone fits, publish the padding now: once the consumer passes it (it gives padding back
+ * at once) the record can start at offset 0, so records up to max_record always get through.
+ * Returns 1 if it published the padding. */
+static int publish_pad(struct shmring_spsc *r, uint64_t pad)
+{
+    if (!pad || r->pend_word != 0 || r->tail + pad + SHMRING_REC_HDR - r->head_cache > r->capacity)
+        return 0;
+    shmring__store(SHMRING__U64_AT(r->data + ((r->tail + pad) & r->mask)), 0, relaxed);
+    /* Pairs with the acquire load in shmring_spsc_peek(), like a commit. */
+    shmring__store(SHMRING__U64_AT(r->data + (r->tail & r->mask)), SHMRING_REC_WORD(SHMRING_REC_PAD, pad), release);
+    r->tail += pad;
+    if ((int64_t)(r->tail + SHMRING_REC_HDR - r->zeroed) > 0)
+        r->zeroed = r->tail + SHMRING_REC_HDR;
+    shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
+    shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
+    return 1;
+}
+
 int shmring__spsc_reserve_slow(struct shmring_spsc *r, size_t len, void **buf)
 {
     uint64_t pad, size;
     int err;
-    if (r->broken)
-        return r->broken;
+    if ((err = check_usable(r)) != 0)
+        return err;
     err = space_for(r, len, &pad, &size);
     if (err == 0) {
         *buf = shmring__spsc_place(r, pad, size, len);
         return 0;
     }
-    /* A record that must wrap but does not fit with its padding: if the padding alone fits and
-     * nothing else is pending, publish it now. Once the consumer passes it (it gives padding back
-     * at once), the record can start at offset 0, so records up to capacity - 16 bytes always get
-     * through. */
-    if (err == -EAGAIN && pad && r->pend_word == 0 && r->tail + pad + SHMRING_REC_HDR - r->head_cache <= r->capacity) {
-        shmring__store(SHMRING__U64_AT(r->data + ((r->tail + pad) & r->mask)), 0, relaxed);
-        /* Pairs with the acquire load in shmring_spsc_peek(), like a commit. */
-        shmring__store(SHMRING__U64_AT(r->data + (r->tail & r->mask)), SHMRING_REC_WORD(SHMRING_REC_PAD, pad), release);
-        r->tail += pad;
-        shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
-        shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
-    }
+    if (err == -EAGAIN)
+        publish_pad(r, pad);
     return err;
 }
 
@@ -345,7 +372,7 @@ void shmring__spsc_wake(struct shmring_spsc *r, int sem)
 /* Sleeps until ready(r) or an error. `self` is our wake-up semaphore, `sleeping` our
  * announcement, `peers` the other side's presence semaphore and `peer_attaches` its counter. */
 static int wait_until(struct shmring_spsc *r, int (*ready)(struct shmring_spsc *, size_t), size_t arg,
-                      int64_t timeout_ns)
+                      int64_t timeout_ns, int64_t *deadline)
 {
     struct shmring__attach *a = r->att;
     int consumer = r->role == SHMRING_CONSUMER;
@@ -355,19 +382,19 @@ static int wait_until(struct shmring_spsc *r, int (*ready)(struct shmring_spsc *
     SHMRING_ATOMIC(uint64_t) *peer_attaches =
         consumer ? &r->hdr->stats.producer_attaches : &r->hdr->stats.consumer_attaches;
     SHMRING_ATOMIC(uint64_t) *sleeps = consumer ? &r->hdr->stats.consumer_sleeps : &r->hdr->stats.producer_sleeps;
-    int64_t deadline = 0, slice, left;
+    int64_t slice, left;
     uint32_t i;
     int rc, n;
 
-    if (r->broken)
-        return r->broken;
+    if ((rc = check_usable(r)) != 0)
+        return rc;
     for (i = 0; i < r->spin; i++) {
         if ((rc = ready(r, arg)) <= 0)
             return rc;
         shmring__cpu_relax();
     }
-    if (timeout_ns > 0)
-        deadline = shmring__now_ns() + timeout_ns;
+    if (timeout_ns > 0 && *deadline == 0)
+        *deadline = shmring__now_ns() + timeout_ns;
     for (;;) {
         /* Announce, then re-check: pairs with shmring__spsc_after_publish() on the other side. */
         shmring__store(sleeping, 1, relaxed);
@@ -392,7 +419,7 @@ static int wait_until(struct shmring_spsc *r, int (*ready)(struct shmring_spsc *
         }
         slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
         if (timeout_ns > 0) {
-            left = deadline - shmring__now_ns();
+            left = *deadline - shmring__now_ns();
             if (left <= 0) {
                 rc = -ETIMEDOUT;
                 goto out;
@@ -419,28 +446,36 @@ static int data_ready(struct shmring_spsc *r, size_t unused)
     return shmring__load(&r->hdr->wait.producer_closed, acquire) ? 0 : 1;
 }
 
-/* Producer: 0 when a record of `len` bytes fits, 1 when not, or an error. */
+/* Producer: 0 when a record of `len` bytes fits, 1 when not, or an error. Lays down the padding in
+ * front of a wrapping record as soon as it fits on its own. */
 static int space_ready(struct shmring_spsc *r, size_t len)
 {
     uint64_t pad, size;
     int err = space_for(r, len, &pad, &size);
+    if (err == -EAGAIN && publish_pad(r, pad))
+        err = space_for(r, len, &pad, &size);
     return err == -EAGAIN ? 1 : err;
 }
 
-int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns)
+int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns, int64_t *deadline)
 {
-    return wait_until(r, data_ready, 0, timeout_ns);
+    if (r->role != SHMRING_CONSUMER)
+        return -EINVAL;
+    return wait_until(r, data_ready, 0, timeout_ns, deadline);
 }
 
-int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns)
+int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline)
 {
     uint64_t size = shmring__spsc_size(len), off = r->tail & r->mask;
     uint64_t pad = off + size > r->capacity ? r->capacity - off : 0;
     uint64_t held = r->pend_word ? r->tail - r->pend_pos : 0;
+    if (r->role != SHMRING_PRODUCER)
+        return -EINVAL;
     if (len > r->max_record)
         return -EMSGSIZE;
-    /* Our own uncommitted records are invisible to the consumer: it can never free them. */
-    if (held + pad + size + SHMRING_REC_HDR > r->capacity)
+    /* Our own uncommitted records are invisible to the consumer: it can never free them. (With
+     * nothing pending, the padding is published on its own and the record starts at offset 0.) */
+    if (held && held + pad + size + SHMRING_REC_HDR > r->capacity)
         return -EDEADLK;
-    return wait_until(r, space_ready, len, timeout_ns);
+    return wait_until(r, space_ready, len, timeout_ns, deadline);
 }

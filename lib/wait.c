@@ -17,7 +17,9 @@
  * subtracts a dead process. It also holds a "doorbell" on the other side's wake-up semaphore: at
  * attach it adds 1 and subtracts 1 with SEM_UNDO in one semop, which leaves the value alone but
  * records an adjustment of +1 that the kernel applies when the process exits: its death wakes a
- * sleeping peer at once. A clean detach rings the doorbell itself and cancels the adjustment.
+ * sleeping peer at once. A clean detach cancels the adjustment the same way (value unchanged) and
+ * rings with a capped post, so however many sessions come and go the value stays bounded; only
+ * deaths add 1 each, and each wake-up of the peer takes 1 back.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -29,27 +31,38 @@
 
 #include "internal.h"
 
-static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+/* Registration is per process. Whether the kernel carries it across fork() is not documented, so
+ * each process registers for itself: at its first attach, and again in a forked child (pid check
+ * here, and the atfork handler for handles inherited across fork). */
+static pthread_mutex_t membarrier_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t membarrier_pid;
 static int membarrier_registered;
 
-static void membarrier_register(void)
+static int membarrier_register(void)
 {
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    membarrier_registered = cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
-                            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+    return cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+           syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 
 int shmring__membarrier_ok(void)
 {
-    pthread_once(&membarrier_once, membarrier_register);
-    return membarrier_registered;
+    int ok;
+    pthread_mutex_lock(&membarrier_lock);
+    if (membarrier_pid != getpid()) {
+        membarrier_registered = membarrier_register();
+        membarrier_pid = getpid();
+    }
+    ok = membarrier_registered;
+    pthread_mutex_unlock(&membarrier_lock);
+    return ok;
 }
 
 void shmring__membarrier_reregister(void)
 {
-    if (membarrier_registered &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
-        membarrier_registered = 0; /* cannot happen on a kernel that registered the parent */
+    /* In a forked child, before anything else runs: no lock (the child has one thread). */
+    membarrier_registered = membarrier_register();
+    membarrier_pid = getpid();
 }
 
 int shmring__waiter_mode(const struct shmring_header *hdr)
@@ -154,12 +167,16 @@ int shmring__presence_attach(int semid, int role, int exclusive)
 int shmring__presence_detach(int semid, int role)
 {
     unsigned short pres = (unsigned short)presence_sem(role), bell = (unsigned short)peer_wake_sem(role);
-    struct sembuf ops[3] = {
+    struct sembuf ops[4] = {
         {pres, -1, SEM_UNDO},   /* cancels the attach's adjustment */
-        {bell, 1, SEM_UNDO},    /* rings the doorbell now and cancels its adjustment */
+        {bell, 1, SEM_UNDO},    /* cancels the doorbell's adjustment ... */
+        {bell, -1, 0},          /* ... without changing the value: the capped post below rings it */
         {SHMRING_SEM_USERS, -1, SEM_UNDO},
     };
-    return semop_retry(semid, ops, 3);
+    int err = semop_retry(semid, ops, 4);
+    if (err == 0)
+        err = shmring__sem_post_capped(semid, bell);
+    return err;
 }
 
 int shmring__presence_fork_prepare(int semid, int role)

@@ -184,14 +184,14 @@ struct shmring_participant {
     uint64_t reserved[4];
 };
 
-struct shmring_mpmc_slot {
+struct shmring_mpmc_slot_hdr {
     SHMRING_ATOMIC(uint64_t) seq; /* see above */
     uint32_t len;                 /* bytes of the record, <= slot_size */
     uint32_t reserved;
 };
 
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_participant) == SHMRING_CACHELINE, "participant is one line");
-SHMRING__STATIC_ASSERT(sizeof(struct shmring_mpmc_slot) == SHMRING_MPMC_SLOT_HDR, "slot header size");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_mpmc_slot_hdr) == SHMRING_MPMC_SLOT_HDR, "slot header size");
 #define SHMRING_MPMC_TABLE_SIZE (SHMRING_MPMC_PARTICIPANTS * SHMRING_CACHELINE)
 #define SHMRING_MPMC_DATA_OFFSET (SHMRING_HEADER_SIZE + SHMRING_MPMC_TABLE_SIZE)
 

@@ -66,7 +66,7 @@ struct shmring_mpmc {
 };
 
 /* A claimed range of positions: n slots from pos. Filled by claim/take. */
-struct shmring_mpmc_claim {
+struct shmring_mpmc_span {
     uint64_t pos;
     uint32_t n;
 };
@@ -97,12 +97,12 @@ static inline uint32_t shmring_mpmc_slot_size(const struct shmring_mpmc *q) { re
 /* --- Out-of-line helpers of the inline fast path (not API) ------------------------------------ */
 int shmring__mpmc_corrupt(struct shmring_mpmc *q);
 void shmring__mpmc_wake(struct shmring_mpmc *q, int sem);
-int shmring__mpmc_wait(struct shmring_mpmc *q, unsigned want, int64_t timeout_ns);
+int shmring__mpmc_wait(struct shmring_mpmc *q, int64_t timeout_ns, int64_t *deadline); /* as SPSC's */
 int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos);
 
-static inline struct shmring_mpmc_slot *shmring__mpmc_at(const struct shmring_mpmc *q, uint64_t pos)
+static inline struct shmring_mpmc_slot_hdr *shmring__mpmc_at(const struct shmring_mpmc *q, uint64_t pos)
 {
-    return (struct shmring_mpmc_slot *)(void *)(q->slots + (pos & q->mask) * q->stride);
+    return (struct shmring_mpmc_slot_hdr *)(void *)(q->slots + (pos & q->mask) * q->stride);
 }
 
 static inline void shmring__mpmc_after_publish(struct shmring_mpmc *q, SHMRING_ATOMIC(uint32_t) *sleeping, int sem)
@@ -120,7 +120,7 @@ static inline void shmring__mpmc_after_publish(struct shmring_mpmc *q, SHMRING_A
  * pos + `ready_delta` (0: free, for producers; 1: published, for consumers); with `bulk`, exactly
  * `want` or none (-EAGAIN). */
 static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uint64_t) *side, uint64_t ready_delta,
-                                      unsigned want, int bulk, struct shmring_mpmc_claim *c)
+                                      unsigned want, int bulk, struct shmring_mpmc_span *c)
 {
     uint64_t pos;
     if (q->held)
@@ -184,31 +184,31 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
  * one claim at a time: publish it before claiming again. Returns how many, -EAGAIN (full), -EINVAL
  * (want > capacity; want 0 claims nothing and returns 0), -EBUSY (a claim is still held),
  * -EUCLEAN. */
-static inline int shmring_mpmc_claim(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_claim *c)
+static inline int shmring_mpmc_claim(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_span *c)
 {
     return shmring__mpmc_claim(q, &q->hdr->prod.pos, 0, want, 0, c);
 }
 
 /* Claims exactly n free slots or none: returns n or -EAGAIN (fewer are free), else as claim. */
-static inline int shmring_mpmc_claim_bulk(struct shmring_mpmc *q, unsigned n, struct shmring_mpmc_claim *c)
+static inline int shmring_mpmc_claim_bulk(struct shmring_mpmc *q, unsigned n, struct shmring_mpmc_span *c)
 {
     return shmring__mpmc_claim(q, &q->hdr->prod.pos, 0, n, 1, c);
 }
 
 /* The payload of claimed slot i (i < c->n): slot_size writable bytes in the segment. */
-static inline void *shmring_mpmc_slot(const struct shmring_mpmc *q, const struct shmring_mpmc_claim *c, unsigned i)
+static inline void *shmring_mpmc_slot(const struct shmring_mpmc *q, const struct shmring_mpmc_span *c, unsigned i)
 {
     return (uint8_t *)shmring__mpmc_at(q, c->pos + i) + SHMRING_MPMC_SLOT_HDR;
 }
 
 /* Publishes the claimed slots in order, with their lengths: lens[i] bytes for slot i, or slot_size
  * each when lens is NULL (lengths above slot_size are cut to it). Wakes a sleeping consumer. */
-static inline void shmring_mpmc_publish(struct shmring_mpmc *q, const struct shmring_mpmc_claim *c,
+static inline void shmring_mpmc_publish(struct shmring_mpmc *q, const struct shmring_mpmc_span *c,
                                         const uint32_t *lens)
 {
     unsigned i;
     for (i = 0; i < c->n; i++) {
-        struct shmring_mpmc_slot *s = shmring__mpmc_at(q, c->pos + i);
+        struct shmring_mpmc_slot_hdr *s = shmring__mpmc_at(q, c->pos + i);
         uint32_t len = lens ? lens[i] : q->slot_size;
         s->len = len < q->slot_size ? len : q->slot_size;
         /* Publishes the record: pairs with the acquire load in shmring__mpmc_claim() (take). */
@@ -222,7 +222,7 @@ static inline void shmring_mpmc_publish(struct shmring_mpmc *q, const struct shm
  * -EMSGSIZE (len > slot_size), -EUCLEAN. */
 static inline int shmring_mpmc_push(struct shmring_mpmc *q, const void *src, size_t len)
 {
-    struct shmring_mpmc_claim c = {0, 0};
+    struct shmring_mpmc_span c = {0, 0};
     uint32_t l = (uint32_t)len;
     int n;
     if (len > q->slot_size)
@@ -241,23 +241,23 @@ static inline int shmring_mpmc_push(struct shmring_mpmc *q, const void *src, siz
 /* Takes up to `want` published records (as many as are there, at least 1) and fills *c. A handle
  * holds one take at a time: release it before taking again. Returns how many, -EAGAIN (empty),
  * -EINVAL, -EBUSY, -EUCLEAN. */
-static inline int shmring_mpmc_take(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_claim *c)
+static inline int shmring_mpmc_take(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_span *c)
 {
     return shmring__mpmc_claim(q, &q->hdr->cons.pos, 1, want, 0, c);
 }
 
 /* Takes exactly n records or none: returns n or -EAGAIN (fewer are there), else as take. */
-static inline int shmring_mpmc_take_bulk(struct shmring_mpmc *q, unsigned n, struct shmring_mpmc_claim *c)
+static inline int shmring_mpmc_take_bulk(struct shmring_mpmc *q, unsigned n, struct shmring_mpmc_span *c)
 {
     return shmring__mpmc_claim(q, &q->hdr->cons.pos, 1, n, 1, c);
 }
 
 /* Sets *buf and *len to record i (i < c->n) of a take, in place. Returns 0 or -EUCLEAN (its length
  * in shared memory is out of range; nothing outside the slot is ever returned). */
-static inline int shmring_mpmc_record(struct shmring_mpmc *q, const struct shmring_mpmc_claim *c, unsigned i,
+static inline int shmring_mpmc_record(struct shmring_mpmc *q, const struct shmring_mpmc_span *c, unsigned i,
                                       const void **buf, size_t *len)
 {
-    struct shmring_mpmc_slot *s = shmring__mpmc_at(q, c->pos + i);
+    struct shmring_mpmc_slot_hdr *s = shmring__mpmc_at(q, c->pos + i);
     uint32_t l = s->len;
     if (l > q->slot_size) {
         *buf = NULL;
@@ -270,7 +270,7 @@ static inline int shmring_mpmc_record(struct shmring_mpmc *q, const struct shmri
 }
 
 /* Frees the taken slots for the producers. Wakes a sleeping producer. */
-static inline void shmring_mpmc_release(struct shmring_mpmc *q, const struct shmring_mpmc_claim *c)
+static inline void shmring_mpmc_release(struct shmring_mpmc *q, const struct shmring_mpmc_span *c)
 {
     unsigned i;
     for (i = 0; i < c->n; i++) {
@@ -285,7 +285,7 @@ static inline void shmring_mpmc_release(struct shmring_mpmc *q, const struct shm
  * -EMSGSIZE when cap < slot_size (checked first, so no record is ever taken and lost). */
 static inline ssize_t shmring_mpmc_pop(struct shmring_mpmc *q, void *dst, size_t cap)
 {
-    struct shmring_mpmc_claim c = {0, 0};
+    struct shmring_mpmc_span c = {0, 0};
     const void *buf = NULL;
     size_t len = 0;
     int n, err;
@@ -307,49 +307,53 @@ static inline ssize_t shmring_mpmc_pop(struct shmring_mpmc *q, void *dst, size_t
  * them. Extra errors: -ETIMEDOUT, -EAGAIN (timeout 0), -EPIPE (every process of the other side that
  * attached is gone, and for consumers the ring is empty), -EIDRM (removed). */
 
-static inline int shmring_mpmc_claim_wait(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_claim *c,
+static inline int shmring_mpmc_claim_wait(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_span *c,
                                           int64_t timeout_ns)
 {
+    int64_t deadline = 0;
     for (;;) {
         int n = shmring_mpmc_claim(q, want, c), err;
         if (n != -EAGAIN)
             return n;
-        if ((err = shmring__mpmc_wait(q, want, timeout_ns)) != 0)
+        if ((err = shmring__mpmc_wait(q, timeout_ns, &deadline)) != 0)
             return err;
     }
 }
 
-static inline int shmring_mpmc_take_wait(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_claim *c,
+static inline int shmring_mpmc_take_wait(struct shmring_mpmc *q, unsigned want, struct shmring_mpmc_span *c,
                                          int64_t timeout_ns)
 {
+    int64_t deadline = 0;
     for (;;) {
         int n = shmring_mpmc_take(q, want, c), err;
         if (n != -EAGAIN)
             return n;
-        if ((err = shmring__mpmc_wait(q, want, timeout_ns)) != 0)
+        if ((err = shmring__mpmc_wait(q, timeout_ns, &deadline)) != 0)
             return err;
     }
 }
 
 static inline int shmring_mpmc_push_wait(struct shmring_mpmc *q, const void *src, size_t len, int64_t timeout_ns)
 {
+    int64_t deadline = 0;
     for (;;) {
         int err = shmring_mpmc_push(q, src, len);
         if (err != -EAGAIN)
             return err;
-        if ((err = shmring__mpmc_wait(q, 1, timeout_ns)) != 0)
+        if ((err = shmring__mpmc_wait(q, timeout_ns, &deadline)) != 0)
             return err;
     }
 }
 
 static inline ssize_t shmring_mpmc_pop_wait(struct shmring_mpmc *q, void *dst, size_t cap, int64_t timeout_ns)
 {
+    int64_t deadline = 0;
     for (;;) {
         ssize_t n = shmring_mpmc_pop(q, dst, cap);
         int err;
         if (n != -EAGAIN)
             return n;
-        if ((err = shmring__mpmc_wait(q, 1, timeout_ns)) != 0)
+        if ((err = shmring__mpmc_wait(q, timeout_ns, &deadline)) != 0)
             return err;
     }
 }

@@ -22,7 +22,7 @@
  *   *_wait                       yes               yes             only when the ring stays full/empty
  *   (* checked only by the out-of-line calls; the inline calls trust the role.)
  *
- * Largest record: shmring_spsc_max_record() = capacity - 16 bytes.
+ * Largest record: shmring_spsc_max_record() = capacity - 16 bytes, at most SHMRING_SPSC_RECORD_MAX.
  */
 #ifndef SHMRING_SPSC_H
 #define SHMRING_SPSC_H
@@ -39,6 +39,7 @@ extern "C" {
 
 #define SHMRING_SPSC_CAPACITY_MIN UINT64_C(256)
 #define SHMRING_SPSC_CAPACITY_MAX (UINT64_C(1) << 40)
+#define SHMRING_SPSC_RECORD_MAX (UINT32_MAX - 15u) /* the header's length field is 32 bits */
 
 struct shmring__attach; /* out-of-line state of an attachment (lib/) */
 
@@ -49,7 +50,7 @@ struct shmring_spsc {
     struct shmring_header *hdr; /* local address of the shared header */
     uint64_t capacity;          /* bytes of the data area, a power of two */
     uint64_t mask;              /* capacity - 1 */
-    uint64_t max_record;        /* capacity - 16 */
+    uint64_t max_record;        /* min(capacity - 16, SHMRING_SPSC_RECORD_MAX) */
     int fast_fence;             /* 1: a full fence is needed before looking for sleepers */
     int role;                   /* enum shmring_role */
 
@@ -59,6 +60,7 @@ struct shmring_spsc {
     uint64_t pend_pos;   /* position of the first reserved, uncommitted record */
     uint64_t pend_word;  /* its header word, stored by commit; 0 when nothing is pending */
     uint64_t committed;  /* records committed through this handle (mirrored to hdr->prod.count) */
+    uint64_t zeroed;     /* every word in [tail, zeroed) is 0 (zeroed >= tail + 8) */
     uint32_t pend_count; /* data records reserved since the last commit */
 
     /* Consumer. */
@@ -116,8 +118,10 @@ static inline uint64_t shmring_spsc_max_record(const struct shmring_spsc *r) { r
 int shmring__spsc_reserve_slow(struct shmring_spsc *r, size_t len, void **buf);
 int shmring__spsc_corrupt(struct shmring_spsc *r);
 void shmring__spsc_wake(struct shmring_spsc *r, int sem);
-int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns);
-int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns);
+/* Wait until ready, an error, or the deadline; *deadline is 0 until the first wait of a call sets it
+ * from timeout_ns, so that a call that waits several times still ends on time. */
+int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline);
+int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns, int64_t *deadline);
 
 static inline uint64_t shmring__spsc_size(size_t len)
 {
@@ -147,11 +151,33 @@ static inline void *shmring__spsc_place(struct shmring_spsc *r, uint64_t pad, ui
     }
     shmring__spsc_put_word(r, pos, SHMRING_REC_WORD(SHMRING_REC_DATA, len));
     /* Keep the invariant: the word after this record reads 0 until the next record is committed.
-     * Ordered before the commit's release store, like the payload. */
-    shmring__store(SHMRING__U64_AT(r->data + ((pos + size) & r->mask)), 0, relaxed);
+     * Usually it is already 0 (zeroed ahead by an earlier commit); else zero it now, ordered
+     * before the commit's release store like the payload. */
+    if ((int64_t)(pos + size + SHMRING_REC_HDR - r->zeroed) > 0) {
+        shmring__store(SHMRING__U64_AT(r->data + ((pos + size) & r->mask)), 0, relaxed);
+        r->zeroed = pos + size + SHMRING_REC_HDR;
+    }
     r->tail = pos + size;
     r->pend_count++;
     return r->data + (pos & r->mask) + SHMRING_REC_HDR;
+}
+
+/* After a commit: zero the words from r->zeroed up to the end of the line after the tail's line
+ * (never past what the consumer has freed). The next small record then finds the word after it
+ * already 0 and its lines already owned by this CPU, so its commit waits for no extra cache-line
+ * transfer; doing it after the release store keeps these stores off the published record's path.
+ * The consumer reads these words only after acquiring a later commit, so plain stores would do;
+ * relaxed atomics say the same. */
+static inline void shmring__spsc_zero_ahead(struct shmring_spsc *r)
+{
+    uint64_t want = (r->tail + SHMRING_REC_HDR + 2 * SHMRING_CACHELINE - 1) & ~(uint64_t)(SHMRING_CACHELINE - 1);
+    uint64_t limit = r->head_cache + r->capacity;
+    uint64_t z = r->zeroed;
+    if ((int64_t)(want - limit) > 0)
+        want = limit;
+    for (; (int64_t)(want - z) > 0; z += 8)
+        shmring__store(SHMRING__U64_AT(r->data + (z & r->mask)), 0, relaxed);
+    r->zeroed = z;
 }
 
 /* After a release store that the other side may sleep waiting for: wake it if it announced it
@@ -208,6 +234,7 @@ static inline unsigned shmring_spsc_commit(struct shmring_spsc *r)
     /* For the tools and for a later producer's recovery only: nobody waits on these. */
     shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
     shmring__store(&r->hdr->prod.count, r->committed, relaxed);
+    shmring__spsc_zero_ahead(r);
     shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
     return n;
 }
@@ -263,6 +290,8 @@ static inline unsigned shmring_spsc_release(struct shmring_spsc *r)
  * the segment). No system call. */
 static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, size_t *len)
 {
+    if (r->broken)
+        return r->broken;
     for (;;) {
         uint64_t off = r->next & r->mask;
         /* Pairs with the release store in shmring_spsc_commit(): the payload is visible. */
@@ -342,11 +371,14 @@ static inline ssize_t shmring_spsc_pop(struct shmring_spsc *r, void *dst, size_t
 
 static inline int shmring_spsc_reserve_wait(struct shmring_spsc *r, size_t len, void **buf, int64_t timeout_ns)
 {
-    int err = shmring_spsc_reserve(r, len, buf);
-    if (err != -EAGAIN)
-        return err;
-    err = shmring__spsc_wait_space(r, len, timeout_ns);
-    return err ? err : shmring_spsc_reserve(r, len, buf);
+    int64_t deadline = 0;
+    for (;;) {
+        int err = shmring_spsc_reserve(r, len, buf);
+        if (err != -EAGAIN)
+            return err;
+        if ((err = shmring__spsc_wait_space(r, len, timeout_ns, &deadline)) != 0)
+            return err;
+    }
 }
 
 static inline int shmring_spsc_push_wait(struct shmring_spsc *r, const void *src, size_t len, int64_t timeout_ns)
@@ -363,23 +395,24 @@ static inline int shmring_spsc_push_wait(struct shmring_spsc *r, const void *src
 
 static inline int shmring_spsc_peek_wait(struct shmring_spsc *r, const void **buf, size_t *len, int64_t timeout_ns)
 {
+    int64_t deadline = 0;
     for (;;) {
         int err = shmring_spsc_peek(r, buf, len);
         if (err != -EAGAIN)
             return err;
-        err = shmring__spsc_wait_data(r, timeout_ns);
-        if (err)
+        if ((err = shmring__spsc_wait_data(r, timeout_ns, &deadline)) != 0)
             return err;
     }
 }
 
 static inline ssize_t shmring_spsc_pop_wait(struct shmring_spsc *r, void *dst, size_t cap, int64_t timeout_ns)
 {
+    int64_t deadline = 0;
     for (;;) {
         ssize_t n = shmring_spsc_pop(r, dst, cap);
         if (n != -EAGAIN)
             return n;
-        n = shmring__spsc_wait_data(r, timeout_ns);
+        n = shmring__spsc_wait_data(r, timeout_ns, &deadline);
         if (n)
             return n;
     }
