@@ -30,6 +30,8 @@ struct shmring__attach {
     int anon;        /* anonymous ring: removed by the last close */
     int waiter_mode; /* enum shmring__waiter_mode */
     pid_t pid;       /* process whose presence (SEM_UNDO) this attachment holds */
+    void *handle;    /* the struct shmring_spsc / shmring_mpmc this belongs to */
+    void (*fork_child)(struct shmring__attach *); /* kind-specific work in a forked child, or NULL */
     struct shmring__attach *prev, *next; /* the process's list, for fork */
 };
 
@@ -37,7 +39,10 @@ struct shmring__attach {
 int shmring__check_name(const char *name);            /* 0, -EINVAL, -ENAMETOOLONG */
 key_t shmring__key(const char *name);                 /* name already checked */
 int64_t shmring__now_ns(void);                        /* CLOCK_MONOTONIC */
-uint64_t shmring__proc_start(pid_t pid);              /* start time in ticks, 0 if unknown/dead */
+/* Start time of a process in clock ticks after boot (field 22 of /proc/PID/stat), 0 if unknown,
+ * SHMRING__START_DEAD for a zombie. */
+uint64_t shmring__proc_start(pid_t pid);
+#define SHMRING__START_DEAD UINT64_MAX
 int shmring__pid_alive(pid_t pid, uint64_t start);    /* 1 alive, 0 dead (start 0: pid only) */
 
 /* --- segment.c --- */

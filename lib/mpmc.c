@@ -55,27 +55,34 @@ int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
     return 0;
 }
 
-static uint64_t owner_word(pid_t pid, uint64_t start)
+/* The owner word: pid, 31 bits of the start time, and the role in the top bit, all set by one CAS
+ * so that nobody ever sees an entry with one owner's pid and another's start time or role. */
+#define OWNER_CONSUMER (UINT64_C(1) << 63)
+#define OWNER_START(w) (((w) >> 32) & 0x7fffffffu)
+
+static uint64_t owner_word(pid_t pid, uint64_t start, int role)
 {
-    return (uint64_t)(uint32_t)pid | (start & 0xffffffffu) << 32;
+    return (uint64_t)(uint32_t)pid | (start & 0x7fffffffu) << 32 | (role == SHMRING_CONSUMER ? OWNER_CONSUMER : 0);
 }
 
 /* Is the owner of a participant entry alive? A slow process is alive: only death counts. */
 static int owner_alive(uint64_t owner)
 {
     pid_t pid = (pid_t)(uint32_t)owner;
-    uint64_t start32 = owner >> 32, now;
+    uint64_t start31 = OWNER_START(owner), now;
     if (!shmring__pid_alive(pid, 0))
         return 0;
     now = shmring__proc_start(pid);
-    return now == 0 || start32 == 0 || (now & 0xffffffffu) == start32;
+    if (now == SHMRING__START_DEAD)
+        return 0;
+    return now == 0 || start31 == 0 || (now & 0x7fffffffu) == start31;
 }
 
 /* Takes a free entry, or one whose owner is dead. */
 static struct shmring_participant *take_entry(struct shmring_header *hdr, int role)
 {
     struct shmring_participant *t = participants(hdr);
-    uint64_t mine = owner_word(getpid(), shmring__proc_start(getpid()));
+    uint64_t mine = owner_word(getpid(), shmring__proc_start(getpid()), role);
     unsigned i;
     for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
         uint64_t cur = shmring__load(&t[i].owner, acquire);
@@ -88,6 +95,21 @@ static struct shmring_participant *take_entry(struct shmring_header *hdr, int ro
         }
     }
     return NULL;
+}
+
+/* A forked child holds a copy of the parent's handle: give it a participant entry of its own, so
+ * that the two processes' claims are told apart (and the parent's entry stays the parent's). If
+ * the table is full, the child's copy is marked broken (-EUSERS) rather than share. */
+static void mpmc_fork_child(struct shmring__attach *a)
+{
+    struct shmring_mpmc *q = (struct shmring_mpmc *)a->handle;
+    struct shmring_participant *e = take_entry(q->hdr, q->role);
+    q->held = 0; /* the parent's claim stays the parent's */
+    if (e == NULL) {
+        q->broken = -EUSERS;
+        return;
+    }
+    q->self = e;
 }
 
 int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_mpmc **out)
@@ -119,6 +141,8 @@ int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_m
     a->role = (int)role;
     a->waiter_mode = shmring__waiter_mode(hdr);
     a->pid = getpid();
+    a->handle = q;
+    a->fork_child = mpmc_fork_child;
 
     /* Geometry: copied once from the validated identity, never re-read. */
     q->hdr = hdr;
@@ -219,6 +243,16 @@ int shmring_mpmc_peer_count(const struct shmring_mpmc *q)
                                q->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
 }
 
+/* Slow paths refuse a broken ring: found broken by us, or marked corrupt by another process. */
+static int check_usable(struct shmring_mpmc *q)
+{
+    if (q->broken)
+        return q->broken;
+    if (shmring__load(&q->hdr->stats.state, relaxed) & SHMRING_STATE_CORRUPT)
+        return q->broken = -EUCLEAN;
+    return 0;
+}
+
 int shmring__mpmc_corrupt(struct shmring_mpmc *q)
 {
     if (!q->broken) {
@@ -234,8 +268,10 @@ int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos)
     /* Like a take of one slot: our intent covers it while we hold it. */
     shmring__store(&q->self->intent_n, 1, relaxed);
     shmring__store(&q->self->intent_pos, pos, relaxed);
-    if (!shmring__cas(&q->hdr->cons.pos, &expect, pos + 1, acq_rel, relaxed))
+    if (!shmring__cas(&q->hdr->cons.pos, &expect, pos + 1, acq_rel, relaxed)) {
+        shmring__store(&q->self->intent_n, 0, relaxed);
         return 0;
+    }
     shmring__store(&shmring__mpmc_at(q, pos)->seq, pos + q->capacity, release);
     shmring__mpmc_after_publish(q, &q->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
     return 1;
@@ -254,16 +290,19 @@ void shmring__mpmc_wake(struct shmring_mpmc *q, int sem)
                            1, relaxed);
 }
 
-/* Is a live handle (other than us) holding position pos? */
-static int held_by_live(struct shmring_mpmc *q, uint64_t pos)
+/* Is a live handle of `role` (other than us) holding position pos? A handle's intent covers pos
+ * only if it claimed pos: it clears its intent when it loses the claim's CAS, and positions are
+ * claimed once per side. */
+static int held_by_live(struct shmring_mpmc *q, uint64_t pos, int role)
 {
     struct shmring_participant *t = participants(q->hdr);
+    uint64_t role_bit = role == SHMRING_CONSUMER ? OWNER_CONSUMER : 0;
     unsigned i;
     for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
         uint64_t owner = shmring__load(&t[i].owner, acquire);
         uint64_t ip;
         uint32_t in;
-        if (owner == 0 || &t[i] == q->self)
+        if (owner == 0 || &t[i] == q->self || (owner & OWNER_CONSUMER) != role_bit)
             continue;
         ip = shmring__load(&t[i].intent_pos, acquire);
         in = shmring__load(&t[i].intent_n, acquire);
@@ -305,7 +344,8 @@ static int recover(struct shmring_mpmc *q)
                 return 0;
         }
     }
-    if (held_by_live(q, held_pos))
+    /* A consumer waits on a slot a producer holds, and the other way round. */
+    if (held_by_live(q, held_pos, consumer ? SHMRING_PRODUCER : SHMRING_CONSUMER))
         return 0;
     if (!free_abandoned(q, held_pos, consumer))
         return 0;
@@ -347,8 +387,8 @@ int shmring__mpmc_wait(struct shmring_mpmc *q, int64_t timeout_ns, int64_t *dead
     uint32_t i;
     int rc = 1, n, woken = 0;
 
-    if (q->broken)
-        return q->broken;
+    if ((rc = check_usable(q)) != 0)
+        return rc;
     for (i = 0; i < q->spin; i++) {
         if (ready(q) == 0)
             return 0;

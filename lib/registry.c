@@ -39,6 +39,8 @@ static void on_child(void)
     for (a = registry_head; a; a = a->next) {
         shmring__presence_fork_child(a->semid, a->role);
         a->pid = getpid();
+        if (a->fork_child)
+            a->fork_child(a);
     }
     pthread_mutex_unlock(&registry_lock);
 }

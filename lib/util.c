@@ -80,11 +80,13 @@ uint64_t shmring__proc_start(pid_t pid)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    p = strrchr(buf, ')'); /* field 2, the command name, may hold spaces and parentheses */
     if (p == NULL)
         return 0;
-    p++;
-    for (field = 2; field < 22 && p; field++)
+    p++; /* the space before field 3 */
+    if (p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X'))
+        return SHMRING__START_DEAD; /* a zombie: dead, only not yet reaped */
+    for (field = 3; field < 22 && p; field++)
         p = strchr(p + 1, ' ');
     if (p == NULL || sscanf(p, " %llu", &start) != 1)
         return 0;
@@ -98,9 +100,9 @@ int shmring__pid_alive(pid_t pid, uint64_t start)
         return 0;
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return 0;
-    if (start == 0)
-        return 1;
     now = shmring__proc_start(pid);
-    /* 0: cannot tell (e.g. another pid namespace): trust kill(). */
-    return now == 0 || now == start;
+    if (now == SHMRING__START_DEAD)
+        return 0;
+    /* now 0: cannot tell (no /proc): trust kill(). */
+    return start == 0 || now == 0 || now == start;
 }

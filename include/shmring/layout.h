@@ -173,9 +173,9 @@ SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "ABI: 32-bit atomi
 #define SHMRING_MPMC_SLOT_HDR 16u
 
 struct shmring_participant {
-    SHMRING_ATOMIC(uint64_t) owner;      /* 0: free; else pid | (start time & 0xffffffff) << 32, set by
-                                            one CAS at attach (pid and start together tell pid reuse),
-                                            cleared at close */
+    SHMRING_ATOMIC(uint64_t) owner;      /* 0: free; else pid | (start time & 0x7fffffff) << 32 |
+                                            (consumer ? 1 << 63 : 0), set by one CAS at attach (pid and
+                                            start together tell pid reuse), cleared at close */
     uint32_t role;                       /* enum shmring_role (for the tools) */
     uint32_t reserved0;
     SHMRING_ATOMIC(uint64_t) intent_pos; /* first position this handle claims or holds */

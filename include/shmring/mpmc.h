@@ -123,18 +123,19 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
                                       unsigned want, int bulk, struct shmring_mpmc_span *c)
 {
     uint64_t pos;
-    if (q->held)
-        return -EBUSY;
+    if (q->held || q->broken)
+        return q->broken ? q->broken : -EBUSY;
     if (want == 0 || want > q->capacity)
         return want == 0 ? 0 : -EINVAL;
     pos = shmring__load(side, relaxed);
     for (;;) {
         unsigned n = 0;
+        int64_t d = 0;
         while (n < want) {
             /* Producer: pairs with the release store in shmring_mpmc_release() (the last reader is
              * done). Consumer: pairs with the one in shmring_mpmc_publish() (the record is there). */
             uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos + n)->seq, acquire);
-            int64_t d = (int64_t)(seq - (pos + n + ready_delta));
+            d = (int64_t)(seq - (pos + n + ready_delta));
             if (d == 0) {
                 n++;
                 continue;
@@ -162,8 +163,17 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
                 pos = now;
             }
         }
-        if (bulk && n < want)
-            return -EAGAIN;
+        if (bulk && n < want) {
+            /* Short because others took part of the range (d > 0): our view is stale, look again.
+             * Short because the rest is not ready (d < 0): really fewer than asked. */
+            uint64_t now = shmring__load(side, relaxed);
+            if (d < 0)
+                return -EAGAIN;
+            if (now == pos) /* as above: a later slot is ahead of a side that did not move */
+                return shmring__mpmc_corrupt(q);
+            pos = now;
+            continue;
+        }
         /* Say what we claim before we claim it: the CAS's release orders these stores before
          * anyone who sees the new position (survivors judging a stuck slot read them). */
         shmring__store(&q->self->intent_n, n, relaxed);
@@ -174,7 +184,9 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
             q->held = n;
             return (int)n;
         }
-        /* pos now holds the side's current value: rescan from there. */
+        /* Lost the race: we hold nothing, so say so before we rescan from the side's current
+         * value (now in pos) and perhaps return empty-handed. */
+        shmring__store(&q->self->intent_n, 0, relaxed);
     }
 }
 
