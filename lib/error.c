@@ -1,5 +1,6 @@
 /* shmring — error codes and their messages, from one table. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -26,10 +27,17 @@
     X(ENOMEM, "not enough memory, or a shared-memory limit was reached (shmmax, shmall; vm.nr_hugepages for huge pages)")          \
     X(ENOSPC, "system limit on System V objects reached (see ipcs -l)")
 
+/* |err| without overflow: INT_MIN has no positive int, and is no errno anyway. */
+static int magnitude(int err)
+{
+    return err == INT_MIN ? -1 : err < 0 ? -err : err;
+}
+
 const char *shmring_strerror(int err)
 {
+    err = magnitude(err);
     if (err < 0)
-        err = -err;
+        return "unknown error";
     switch (err) {
 #define SHMRING_MSG(code, msg) \
     case code:                 \
@@ -48,8 +56,7 @@ const char *shmring_strerror(int err)
 
 const char *shmring_err_name(int err)
 {
-    if (err < 0)
-        err = -err;
+    err = magnitude(err);
     switch (err) {
 #define SHMRING_NAME(code, msg) \
     case code:                  \

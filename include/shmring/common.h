@@ -94,7 +94,8 @@ const char *shmring_err_name(int err);
  * process detaches), its semaphore set and its message queue (at once: processes waiting on them
  * get -EIDRM). Attached processes keep their mapping, so nobody reads unmapped memory.
  * Returns 0, -ENOENT (no such ring), -EBADMSG (the key holds a foreign segment, left untouched),
- * -EPERM/-EACCES, -EINVAL (bad name). Any thread or process may call it. System calls: several. */
+ * -EBUSY (a ring still being created by a live process), -EPERM/-EACCES, -EINVAL (bad name).
+ * Any thread or process may call it. System calls: several. */
 int shmring_unlink(const char *name);
 
 /* The System V key that `name` maps to (what ipcs shows), or -EINVAL / -ENAMETOOLONG for a bad name

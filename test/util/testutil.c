@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -122,4 +123,39 @@ int64_t testutil_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int decode_status(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return -1;
+}
+
+int testutil_wait_timeout(pid_t pid, int64_t timeout_ns)
+{
+    int64_t deadline = testutil_now_ns() + timeout_ns;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return decode_status(status);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (testutil_now_ns() >= deadline) {
+            testutil_kill_wait(pid);
+            return TESTUTIL_WAIT_TIMEDOUT;
+        }
+        usleep(1000);
+    }
+}
+
+int testutil_kill_wait(pid_t pid)
+{
+    if (pid <= 0)
+        return -1;
+    kill(pid, SIGKILL);
+    return testutil_wait(pid);
 }

@@ -36,6 +36,14 @@ int testutil_check_fill(const void *buf, size_t len, uint64_t seq);
 /* Waits for a child; returns its exit status (0..255), 128+signal if killed, -1 on error. */
 int testutil_wait(pid_t pid);
 
+/* Like testutil_wait(), but gives up after timeout_ns: then it kills the child (SIGKILL), reaps it
+ * and returns TESTUTIL_WAIT_TIMEDOUT. Never hangs. */
+#define TESTUTIL_WAIT_TIMEDOUT (-2)
+int testutil_wait_timeout(pid_t pid, int64_t timeout_ns);
+
+/* Kills a child (SIGKILL) and reaps it; returns its status as testutil_wait(). pid <= 0: no-op, -1. */
+int testutil_kill_wait(pid_t pid);
+
 /* Monotonic clock in nanoseconds. */
 int64_t testutil_now_ns(void);
 
