@@ -74,21 +74,20 @@ void shmring__seg_remove_objects(const struct shmring_header *hdr)
     remove_objects(hdr);
 }
 
-/* A segment whose header was never published: is it a ring that a creator began for `name`? The
- * creator writes the name, ABI and kind first, so a foreign segment (whose first word may well be
- * 0) is not taken for one. */
+/* A segment whose header was never published: is it a ring that a creator began? The creator's
+ * first store is the SHMRING_BUILDING_MARK mark, so a foreign segment (whose first word may well be 0) is
+ * not taken for one; a header still all zero is one whose creator died before that store. */
 static int looks_half_made(const struct shmring_header *hdr, const char *name)
 {
     static const uint8_t zero[SHMRING_HEADER_SIZE];
+    (void)name;
     if (shmring__load(&hdr->ident.magic, acquire) != 0)
         return 0;
-    if (hdr->ident.abi_version == SHMRING_ABI_VERSION &&
-        (hdr->ident.kind == SHMRING_KIND_SPSC || hdr->ident.kind == SHMRING_KIND_MPMC) &&
-        strncmp(hdr->name, name, SHMRING_NAME_MAX + 1) == 0)
-        return 1;
-    /* The creator died between shmget and writing the name: a header still all zero. */
-    return memcmp(hdr, zero, sizeof(zero)) == 0;
+    /* The creator's first store, one aligned word: the mark, or (dead before it) all zero. */
+    return hdr->ident.building == SHMRING_BUILDING_MARK || memcmp(hdr, zero, sizeof(zero)) == 0;
 }
+
+static int remove_leftovers(key_t key, int ours);
 
 /* The key holds a half-made ring whose creator is dead: remove it and what it had made.
  * Returns 1 if removed. */
@@ -106,6 +105,7 @@ static int reap_half_made(key_t key, const char *name)
         return 0;
     if (looks_half_made(hdr, name)) {
         remove_objects(hdr);
+        remove_leftovers(key, 1);
         shmctl(shmid, IPC_RMID, NULL);
         reaped = 1;
     }
@@ -200,8 +200,9 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         shmctl(shmid, IPC_RMID, NULL);
         return err;
     }
-    /* The segment is zero-filled: only non-zero fields are written. Name, ABI and kind first: they
-     * identify a half-made ring if we die before publishing it. */
+    /* The segment is zero-filled: only non-zero fields are written. The mark first: it identifies a
+     * half-made ring if we die before publishing it. */
+    hdr->ident.building = SHMRING_BUILDING_MARK;
     if (name != NULL)
         strncpy(hdr->name, name, SHMRING_NAME_MAX);
     hdr->ident.abi_version = SHMRING_ABI_VERSION;
@@ -360,18 +361,42 @@ void shmring__seg_detach(struct shmring_header *hdr)
     shmdt(hdr);
 }
 
+/* Objects on the ring's key that nothing names any more (a creator or an unlink killed half-way).
+ * `ours`: the key's segment is this ring (or a half-made one of ours), so what is on the key is the
+ * ring's; else only a semaphore set of our shape shows that the queue beside it is ours too.
+ * Returns how many it removed. */
+static int remove_leftovers(key_t key, int ours)
+{
+    int semid = semget(key, 0, 0), msqid, n = 0;
+    if (semid >= 0 && sem_is_ours(semid, key)) {
+        if (semctl(semid, 0, IPC_RMID) == 0)
+            n++;
+        ours = 1;
+    }
+    msqid = ours ? msgget(key, 0) : -1;
+    if (msqid >= 0 && msgctl(msqid, IPC_RMID, NULL) == 0)
+        n++;
+    return n;
+}
+
 int shmring_unlink(const char *name)
 {
     struct shmid_ds ds;
     struct shmring_header *hdr;
     uint64_t magic;
+    key_t key;
     int shmid, err;
 
     if ((err = shmring__check_name(name)) != 0)
         return err;
-    shmid = shmget(shmring__key(name), 0, 0);
-    if (shmid < 0)
-        return errno == ENOENT ? -ENOENT : shmring__errno();
+    key = shmring__key(name);
+    shmid = shmget(key, 0, 0);
+    if (shmid < 0) {
+        if (errno != ENOENT)
+            return shmring__errno();
+        /* No segment: perhaps an earlier unlink was killed after removing it. */
+        return remove_leftovers(key, 0) ? 0 : -ENOENT;
+    }
     if (shmctl(shmid, IPC_STAT, &ds) != 0)
         return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
     if (ds.shm_segsz < SHMRING_HEADER_SIZE)
@@ -397,13 +422,16 @@ int shmring_unlink(const char *name)
     /* Mark it first, so an attached process that looks at the state knows why. */
     if (magic != 0)
         shmring__fetch_or(&hdr->stats.state, SHMRING_STATE_REMOVED, release);
+    /* The semaphores and queue before the segment: if we are killed in between, the segment still
+     * names the ring and another unlink finishes the job. Removing the semaphores wakes every
+     * sleeper with EIDRM. */
+    remove_objects(hdr);
+    remove_leftovers(key, 1);
     if (shmctl(shmid, IPC_RMID, NULL) != 0) {
         err = shmring__errno();
         shmdt(hdr);
         return err;
     }
-    /* Removing the semaphores wakes every sleeper with EIDRM. */
-    remove_objects(hdr);
     shmdt(hdr);
     return 0;
 }

@@ -143,7 +143,6 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
             free(a);
             return err;
         }
-        r->zeroed = r->tail + SHMRING_REC_HDR; /* the word at the tail is 0: recover_tail stopped there */
         r->committed = shmring__load(&r->hdr->prod.count, relaxed);
         shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
         shmring__store(&hdr->wait.producer_closed, 0, relaxed);
@@ -333,8 +332,6 @@ static int publish_pad(struct shmring_spsc *r, uint64_t pad)
     /* Pairs with the acquire load in shmring_spsc_peek(), like a commit. */
     shmring__store(SHMRING__U64_AT(r->data + (r->tail & r->mask)), SHMRING_REC_WORD(SHMRING_REC_PAD, pad), release);
     r->tail += pad;
-    if ((int64_t)(r->tail + SHMRING_REC_HDR - r->zeroed) > 0)
-        r->zeroed = r->tail + SHMRING_REC_HDR;
     shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
     shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
     return 1;

@@ -19,7 +19,7 @@
  * records an adjustment of +1 that the kernel applies when the process exits: its death wakes a
  * sleeping peer at once. A clean detach cancels the adjustment the same way (value unchanged) and
  * rings with a capped post, so however many sessions come and go the value stays bounded; only
- * deaths add 1 each, and each wake-up of the peer takes 1 back.
+ * deaths add 1 each, and each wake-up of the peer or the next attach (trim_wake) takes them back.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -151,6 +151,18 @@ static int semop_retry(int semid, struct sembuf *ops, size_t n)
     return 0;
 }
 
+/* Deaths add 1 each to a wake-up semaphore (the doorbells), and a side that never waits never
+ * takes them back. Bring it down to 1 at each attach, so the value stays bounded by 1 plus the
+ * deaths since the last attach. Taking away a post is harmless: a waiter re-checks the ring. */
+static void trim_wake(int semid, int sem)
+{
+    int v = semctl(semid, sem, GETVAL);
+    if (v > 1) {
+        struct sembuf op = {(unsigned short)sem, (short)-(v - 1), IPC_NOWAIT};
+        semop(semid, &op, 1); /* EAGAIN if a sleeper took some meanwhile: fine */
+    }
+}
+
 int shmring__presence_attach(int semid, int role, int exclusive)
 {
     unsigned short pres = (unsigned short)presence_sem(role), bell = (unsigned short)peer_wake_sem(role);
@@ -161,6 +173,8 @@ int shmring__presence_attach(int semid, int role, int exclusive)
         {bell, -1, SEM_UNDO},   /* ... -1 now, +1 applied by the kernel at our exit */
         {SHMRING_SEM_USERS, 1, SEM_UNDO},
     };
+    trim_wake(semid, SHMRING_SEM_CONSUMER_WAKE);
+    trim_wake(semid, SHMRING_SEM_PRODUCER_WAKE);
     return exclusive ? semop_retry(semid, ops, 5) : semop_retry(semid, ops + 1, 4);
 }
 

@@ -34,6 +34,7 @@
 
 #define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
 #define SHMRING_ABI_VERSION 1u
+#define SHMRING_BUILDING_MARK UINT64_C(0x444c494247524853) /* ident.building: "SHRGBILD" */
 #define SHMRING_CACHELINE 64
 #define SHMRING_HEADER_SIZE 4096u /* the data area starts here */
 
@@ -89,7 +90,9 @@ struct shmring_ident {
     uint64_t created_ns;            /* CLOCK_REALTIME at creation */
     uint32_t key;                   /* the System V key (0 for an anonymous ring) */
     uint32_t reserved0;             /* creation progress, for cleaning up after a dead creator */
-    uint64_t reserved[5];
+    uint64_t building;              /* SHMRING_BUILDING_MARK, the creator's very first store: tells a
+                                       half-made ring from a foreign segment */
+    uint64_t reserved[4];
 };
 
 /* Line 3: the producer's own line. Only the producer writes it. */

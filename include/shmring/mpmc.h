@@ -167,7 +167,7 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
             /* Short because others took part of the range (d > 0): our view is stale, look again.
              * Short because the rest is not ready (d < 0): really fewer than asked. */
             uint64_t now = shmring__load(side, relaxed);
-            if (d < 0)
+            if (d < 0 || (ready_delta && d == 1)) /* not ready, or a skipped slot splits the range */
                 return -EAGAIN;
             if (now == pos) /* as above: a later slot is ahead of a side that did not move */
                 return shmring__mpmc_corrupt(q);

@@ -60,7 +60,6 @@ struct shmring_spsc {
     uint64_t pend_pos;   /* position of the first reserved, uncommitted record */
     uint64_t pend_word;  /* its header word, stored by commit; 0 when nothing is pending */
     uint64_t committed;  /* records committed through this handle (mirrored to hdr->prod.count) */
-    uint64_t zeroed;     /* every word in [tail, zeroed) is 0 (zeroed >= tail + 8) */
     uint32_t pend_count; /* data records reserved since the last commit */
 
     /* Consumer. */
@@ -151,33 +150,13 @@ static inline void *shmring__spsc_place(struct shmring_spsc *r, uint64_t pad, ui
     }
     shmring__spsc_put_word(r, pos, SHMRING_REC_WORD(SHMRING_REC_DATA, len));
     /* Keep the invariant: the word after this record reads 0 until the next record is committed.
-     * Usually it is already 0 (zeroed ahead by an earlier commit); else zero it now, ordered
-     * before the commit's release store like the payload. */
-    if ((int64_t)(pos + size + SHMRING_REC_HDR - r->zeroed) > 0) {
-        shmring__store(SHMRING__U64_AT(r->data + ((pos + size) & r->mask)), 0, relaxed);
-        r->zeroed = pos + size + SHMRING_REC_HDR;
-    }
+     * Ordered before the commit's release store, like the payload. (Zeroing further ahead after
+     * each commit, to keep this store off the record's path, doubled the producer's instructions
+     * and gained nothing measurable in the ping-pong: bench notes in the README.) */
+    shmring__store(SHMRING__U64_AT(r->data + ((pos + size) & r->mask)), 0, relaxed);
     r->tail = pos + size;
     r->pend_count++;
     return r->data + (pos & r->mask) + SHMRING_REC_HDR;
-}
-
-/* After a commit: zero the words from r->zeroed up to the end of the line after the tail's line
- * (never past what the consumer has freed). The next small record then finds the word after it
- * already 0 and its lines already owned by this CPU, so its commit waits for no extra cache-line
- * transfer; doing it after the release store keeps these stores off the published record's path.
- * The consumer reads these words only after acquiring a later commit, so plain stores would do;
- * relaxed atomics say the same. */
-static inline void shmring__spsc_zero_ahead(struct shmring_spsc *r)
-{
-    uint64_t want = (r->tail + SHMRING_REC_HDR + 2 * SHMRING_CACHELINE - 1) & ~(uint64_t)(SHMRING_CACHELINE - 1);
-    uint64_t limit = r->head_cache + r->capacity;
-    uint64_t z = r->zeroed;
-    if ((int64_t)(want - limit) > 0)
-        want = limit;
-    for (; (int64_t)(want - z) > 0; z += 8)
-        shmring__store(SHMRING__U64_AT(r->data + (z & r->mask)), 0, relaxed);
-    r->zeroed = z;
 }
 
 /* After a release store that the other side may sleep waiting for: wake it if it announced it
@@ -234,7 +213,6 @@ static inline unsigned shmring_spsc_commit(struct shmring_spsc *r)
     /* For the tools and for a later producer's recovery only: nobody waits on these. */
     shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
     shmring__store(&r->hdr->prod.count, r->committed, relaxed);
-    shmring__spsc_zero_ahead(r);
     shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
     return n;
 }
