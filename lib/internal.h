@@ -78,6 +78,27 @@ int shmring__sem_post_capped(int semid, int sem);
 /* Sleeps on `sem` for at most ns. 0 woken, -EAGAIN slice over, -EIDRM removed. EINTR: 0. */
 int shmring__sem_sleep(int semid, int sem, int64_t ns);
 int shmring__sem_getval(int semid, int sem); /* value or -EIDRM */
+
+/* One side waiting on a ring, for shmring__wait(). */
+struct shmring__wait_spec {
+    struct shmring__attach *a;
+    struct shmring_header *hdr;
+    int consumer;  /* the side that waits */
+    uint32_t spin; /* spins before sleeping */
+    /* 0 ready, 1 not yet, < 0 an error to return. `thorough` once the waiter has announced itself:
+     * the MPMC ring then also frees slots held by dead processes. */
+    int (*ready)(void *ctx, int thorough);
+    void *ctx;
+};
+
+/* The waiting half of the eventcount protocol (top of wait.c): spin, then announce, re-check and
+ * sleep in slices until ready, the peers are gone (-EPIPE), the deadline passes (-ETIMEDOUT;
+ * timeout 0: -EAGAIN) or the ring is removed (-EIDRM). *deadline: 0 until the first wait of a call
+ * sets it from timeout_ns. */
+int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_t *deadline);
+/* The waking half: called when the side that sleeps on `sem` announced a sleeper. At most one
+ * post is under way at a time. */
+void shmring__wake(struct shmring_header *hdr, int semid, int sem);
 /* Presence of a side: attach (exclusive: fails with -EBUSY if the count is not 0), detach, and
  * the two halves of handing an attachment to a forked child. */
 int shmring__presence_attach(int semid, int role, int exclusive);

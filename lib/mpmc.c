@@ -279,15 +279,7 @@ int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos)
 
 void shmring__mpmc_wake(struct shmring_mpmc *q, int sem)
 {
-    SHMRING_ATOMIC(uint32_t) *pending = sem == SHMRING_SEM_CONSUMER_WAKE ? &q->hdr->wait.consumer_wake_pending
-                                                                       : &q->hdr->wait.producer_wake_pending;
-    /* One post under way at a time: the woken waiter clears `pending`. */
-    if (shmring__load(pending, relaxed) || shmring__xchg(pending, 1, relaxed))
-        return;
-    if (shmring__sem_post_capped(q->att->semid, sem) == 0)
-        shmring__fetch_add(sem == SHMRING_SEM_CONSUMER_WAKE ? &q->hdr->stats.consumer_wakeups
-                                                            : &q->hdr->stats.producer_wakeups,
-                           1, relaxed);
+    shmring__wake(q->hdr, q->att->semid, sem);
 }
 
 /* Is a live handle of `role` (other than us) holding position pos? A handle's intent covers pos
@@ -357,89 +349,37 @@ static int recover(struct shmring_mpmc *q)
     return 1;
 }
 
-/* 0 when the slot at our side's position is ready (or was skipped), 1 when not. */
-static int ready(struct shmring_mpmc *q)
+/* 0 when the slot at our side's position is ready (or was skipped), 1 when not. Once the waiter
+ * has announced itself (thorough), also free a slot held by a dead process. */
+static int ready(void *ctx, int thorough)
 {
+    struct shmring_mpmc *q = (struct shmring_mpmc *)ctx;
+    int not_ready;
     if (q->role == SHMRING_CONSUMER) {
         uint64_t pos = shmring__load(&q->hdr->cons.pos, relaxed);
         uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
-        return seq == pos + 1 || seq == pos + 2 || (int64_t)(seq - pos) > 2 ? 0 : 1;
+        not_ready = seq == pos + 1 || seq == pos + 2 || (int64_t)(seq - pos) > 2 ? 0 : 1;
     } else {
         uint64_t pos = shmring__load(&q->hdr->prod.pos, relaxed);
         uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
-        return (int64_t)(seq - pos) >= 0 ? 0 : 1;
+        not_ready = (int64_t)(seq - pos) >= 0 ? 0 : 1;
     }
+    if (not_ready && thorough && recover(q))
+        not_ready = 0;
+    return not_ready;
 }
 
 int shmring__mpmc_wait(struct shmring_mpmc *q, int64_t timeout_ns, int64_t *deadline)
 {
-    struct shmring__attach *a = q->att;
-    int consumer = q->role == SHMRING_CONSUMER;
-    int self = consumer ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
-    int peers = consumer ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
-    SHMRING_ATOMIC(uint32_t) *sleeping = consumer ? &q->hdr->wait.consumer_sleeping : &q->hdr->wait.producer_sleeping;
-    SHMRING_ATOMIC(uint32_t) *pending =
-        consumer ? &q->hdr->wait.consumer_wake_pending : &q->hdr->wait.producer_wake_pending;
-    SHMRING_ATOMIC(uint64_t) *peer_attaches =
-        consumer ? &q->hdr->stats.producer_attaches : &q->hdr->stats.consumer_attaches;
-    SHMRING_ATOMIC(uint64_t) *sleeps = consumer ? &q->hdr->stats.consumer_sleeps : &q->hdr->stats.producer_sleeps;
-    int64_t slice, left;
-    uint32_t i;
-    int rc = 1, n, woken = 0;
-
-    if ((rc = check_usable(q)) != 0)
-        return rc;
-    for (i = 0; i < q->spin; i++) {
-        if (ready(q) == 0)
-            return 0;
-        shmring__cpu_relax();
-    }
-    if (timeout_ns > 0 && *deadline == 0)
-        *deadline = shmring__now_ns() + timeout_ns;
-    for (;;) {
-        /* Announce, then re-check: pairs with shmring__mpmc_after_publish() of the other side. */
-        shmring__fetch_add(sleeping, 1, relaxed);
-        shmring__waiter_fence(a->waiter_mode);
-        if (ready(q) == 0 || recover(q)) {
-            rc = 0;
-            break;
-        }
-        n = shmring__sem_getval(a->semid, peers);
-        if (n < 0) {
-            rc = n;
-            break;
-        }
-        if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
-            rc = ready(q) == 0 ? 0 : -EPIPE;
-            break;
-        }
-        if (timeout_ns == 0) {
-            rc = -EAGAIN;
-            break;
-        }
-        slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
-        if (timeout_ns > 0) {
-            left = *deadline - shmring__now_ns();
-            if (left <= 0) {
-                rc = -ETIMEDOUT;
-                break;
-            }
-            if (left < slice)
-                slice = left;
-        }
-        shmring__fetch_add(sleeps, 1, relaxed);
-        rc = shmring__sem_sleep(a->semid, self, slice);
-        shmring__fetch_sub(sleeping, 1, relaxed);
-        if (rc == 0) {
-            woken = 1;
-            shmring__store(pending, 0, relaxed);
-        }
-        if (rc == -EIDRM)
-            return rc;
-    }
-    shmring__fetch_sub(sleeping, 1, relaxed);
-    /* Pass the baton: if others sleep too, and we were woken, let the next one look. */
-    if (rc == 0 && woken && shmring__load(sleeping, relaxed))
-        shmring__mpmc_wake(q, self);
-    return rc;
+    struct shmring__wait_spec spec;
+    int err = check_usable(q);
+    if (err)
+        return err;
+    spec.a = q->att;
+    spec.hdr = q->hdr;
+    spec.consumer = q->role == SHMRING_CONSUMER;
+    spec.spin = q->spin;
+    spec.ready = ready;
+    spec.ctx = q;
+    return shmring__wait(&spec, timeout_ns, deadline);
 }

@@ -355,89 +355,20 @@ int shmring__spsc_reserve_slow(struct shmring_spsc *r, size_t len, void **buf)
 
 void shmring__spsc_wake(struct shmring_spsc *r, int sem)
 {
-    SHMRING_ATOMIC(uint32_t) *flag =
-        sem == SHMRING_SEM_CONSUMER_WAKE ? &r->hdr->wait.consumer_sleeping : &r->hdr->wait.producer_sleeping;
-    /* One post per announcement: whoever clears the flag posts. */
-    if (!shmring__xchg(flag, 0, relaxed))
-        return;
-    if (shmring__sem_post_capped(r->att->semid, sem) == 0)
-        shmring__fetch_add(sem == SHMRING_SEM_CONSUMER_WAKE ? &r->hdr->stats.consumer_wakeups
-                                                            : &r->hdr->stats.producer_wakeups,
-                           1, relaxed);
+    shmring__wake(r->hdr, r->att->semid, sem);
 }
 
-/* Sleeps until ready(r) or an error. `self` is our wake-up semaphore, `sleeping` our
- * announcement, `peers` the other side's presence semaphore and `peer_attaches` its counter. */
-static int wait_until(struct shmring_spsc *r, int (*ready)(struct shmring_spsc *, size_t), size_t arg,
-                      int64_t timeout_ns, int64_t *deadline)
-{
-    struct shmring__attach *a = r->att;
-    int consumer = r->role == SHMRING_CONSUMER;
-    int self = consumer ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
-    int peers = consumer ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
-    SHMRING_ATOMIC(uint32_t) *sleeping = consumer ? &r->hdr->wait.consumer_sleeping : &r->hdr->wait.producer_sleeping;
-    SHMRING_ATOMIC(uint64_t) *peer_attaches =
-        consumer ? &r->hdr->stats.producer_attaches : &r->hdr->stats.consumer_attaches;
-    SHMRING_ATOMIC(uint64_t) *sleeps = consumer ? &r->hdr->stats.consumer_sleeps : &r->hdr->stats.producer_sleeps;
-    int64_t slice, left;
-    uint32_t i;
-    int rc, n;
-
-    if ((rc = check_usable(r)) != 0)
-        return rc;
-    for (i = 0; i < r->spin; i++) {
-        if ((rc = ready(r, arg)) <= 0)
-            return rc;
-        shmring__cpu_relax();
-    }
-    if (timeout_ns > 0 && *deadline == 0)
-        *deadline = shmring__now_ns() + timeout_ns;
-    for (;;) {
-        /* Announce, then re-check: pairs with shmring__spsc_after_publish() on the other side. */
-        shmring__store(sleeping, 1, relaxed);
-        shmring__waiter_fence(a->waiter_mode);
-        if ((rc = ready(r, arg)) <= 0)
-            goto out;
-        n = shmring__sem_getval(a->semid, peers);
-        if (n < 0) {
-            rc = n;
-            goto out;
-        }
-        if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
-            /* The other side came and went. A consumer still gets what was committed. */
-            rc = ready(r, arg);
-            if (rc > 0)
-                rc = -EPIPE;
-            goto out;
-        }
-        if (timeout_ns == 0) {
-            rc = -EAGAIN;
-            goto out;
-        }
-        slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
-        if (timeout_ns > 0) {
-            left = *deadline - shmring__now_ns();
-            if (left <= 0) {
-                rc = -ETIMEDOUT;
-                goto out;
-            }
-            if (left < slice)
-                slice = left;
-        }
-        shmring__fetch_add(sleeps, 1, relaxed);
-        rc = shmring__sem_sleep(a->semid, self, slice);
-        if (rc == -EIDRM)
-            goto out;
-    }
-out:
-    shmring__store(sleeping, 0, relaxed);
-    return rc < 0 ? rc : 0;
-}
+/* What the waiting code needs: the handle and, for a producer, the record size. */
+struct spsc_wait {
+    struct shmring_spsc *r;
+    size_t len;
+};
 
 /* Consumer: 0 when there is something at the next position (or the producer closed). */
-static int data_ready(struct shmring_spsc *r, size_t unused)
+static int data_ready(void *ctx, int thorough)
 {
-    (void)unused;
+    struct shmring_spsc *r = ((struct spsc_wait *)ctx)->r;
+    (void)thorough;
     if (shmring__load(SHMRING__U64_AT(r->data + (r->next & r->mask)), acquire) != 0)
         return 0;
     return shmring__load(&r->hdr->wait.producer_closed, acquire) ? 0 : 1;
@@ -445,20 +376,38 @@ static int data_ready(struct shmring_spsc *r, size_t unused)
 
 /* Producer: 0 when a record of `len` bytes fits, 1 when not, or an error. Lays down the padding in
  * front of a wrapping record as soon as it fits on its own. */
-static int space_ready(struct shmring_spsc *r, size_t len)
+static int space_ready(void *ctx, int thorough)
 {
+    struct spsc_wait *w = (struct spsc_wait *)ctx;
     uint64_t pad, size;
-    int err = space_for(r, len, &pad, &size);
-    if (err == -EAGAIN && publish_pad(r, pad))
-        err = space_for(r, len, &pad, &size);
+    int err = space_for(w->r, w->len, &pad, &size);
+    (void)thorough;
+    if (err == -EAGAIN && publish_pad(w->r, pad))
+        err = space_for(w->r, w->len, &pad, &size);
     return err == -EAGAIN ? 1 : err;
+}
+
+static int spsc_wait(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline)
+{
+    struct spsc_wait ctx = {r, len};
+    struct shmring__wait_spec spec;
+    int err = check_usable(r);
+    if (err)
+        return err;
+    spec.a = r->att;
+    spec.hdr = r->hdr;
+    spec.consumer = r->role == SHMRING_CONSUMER;
+    spec.spin = r->spin;
+    spec.ready = spec.consumer ? data_ready : space_ready;
+    spec.ctx = &ctx;
+    return shmring__wait(&spec, timeout_ns, deadline);
 }
 
 int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns, int64_t *deadline)
 {
     if (r->role != SHMRING_CONSUMER)
         return -EINVAL;
-    return wait_until(r, data_ready, 0, timeout_ns, deadline);
+    return spsc_wait(r, 0, timeout_ns, deadline);
 }
 
 int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline)
@@ -474,5 +423,5 @@ int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout
      * nothing pending, the padding is published on its own and the record starts at offset 0.) */
     if (held && held + pad + size + SHMRING_REC_HDR > r->capacity)
         return -EDEADLK;
-    return wait_until(r, space_ready, len, timeout_ns, deadline);
+    return spsc_wait(r, len, timeout_ns, deadline);
 }

@@ -1,25 +1,27 @@
 /* shmring — sleeping and waking on System V semaphores; presence of producers and consumers.
  *
- * The eventcount protocol (see shmring__spsc_after_publish() and shmring__spsc_wait_*()):
- *   waiter:  sleeping = 1; barrier; re-check the ring; sleep on the semaphore (with a timeout)
- *   waker:   publish (release store); barrier; if sleeping: exchange(sleeping, 0) and post
- * Either the waiter sees the publication or the waker sees the announcement. With nobody asleep
- * the waker makes no system call. The waiter's barrier is membarrier(GLOBAL_EXPEDITED) when the
- * kernel has it: it runs a full barrier on every CPU running a registered process, so the wakers'
- * fast paths need only a compiler barrier (the asymmetric fence liburcu uses). Without it both
- * sides use full fences.
+ * The eventcount protocol, the same for both ring kinds (shmring__wait, shmring__wake, and the
+ * rings' inline after_publish):
+ *   waiter:  sleeping += 1; barrier; re-check the ring; sleep on the semaphore (in slices, with a
+ *            deadline); sleeping -= 1; if woken: pending = 0; loop
+ *   waker:   publish (release store); barrier; if sleeping: if pending was 0, set it and post
+ * Either the waiter sees the publication or the waker sees the announcement. With nobody asleep the
+ * waker makes no system call; with someone asleep, at most one post is under way at a time. The
+ * waiter's barrier is membarrier(GLOBAL_EXPEDITED) when the kernel has it: it runs a full barrier
+ * on every CPU running a registered process, so the wakers' fast paths need only a compiler barrier
+ * (the asymmetric fence liburcu uses). Without it both sides use full fences.
  *
  * Posts are capped: a post adds 1 only if the semaphore is 0 (one atomic semop: "wait for zero,
- * no wait; add 1"), so the value stays at most 1 plus the deaths and closes of the other side
- * (doorbells, below) and can never reach SEMVMX (ERANGE).
+ * no wait; add 1"), so the value stays at most 1 plus the deaths of the other side since its last
+ * attach (doorbells, below) and never reaches SEMVMX (ERANGE).
  *
  * Presence: each side counts itself in its presence semaphore with SEM_UNDO, so the kernel
  * subtracts a dead process. It also holds a "doorbell" on the other side's wake-up semaphore: at
  * attach it adds 1 and subtracts 1 with SEM_UNDO in one semop, which leaves the value alone but
  * records an adjustment of +1 that the kernel applies when the process exits: its death wakes a
  * sleeping peer at once. A clean detach cancels the adjustment the same way (value unchanged) and
- * rings with a capped post, so however many sessions come and go the value stays bounded; only
- * deaths add 1 each, and each wake-up of the peer or the next attach (trim_wake) takes them back.
+ * rings with a capped post. Deaths add 1 each; a wake-up of the peer, or the next attach
+ * (trim_wake), takes them back.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -220,4 +222,88 @@ int shmring__presence_fork_child(int semid, int role)
         {SHMRING_SEM_USERS, -1, 0},
     };
     return semop_retry(semid, ops, 6);
+}
+
+void shmring__wake(struct shmring_header *hdr, int semid, int sem)
+{
+    int consumer = sem == SHMRING_SEM_CONSUMER_WAKE;
+    SHMRING_ATOMIC(uint32_t) *pending = consumer ? &hdr->wait.consumer_wake_pending : &hdr->wait.producer_wake_pending;
+    /* One post under way at a time: the waiter it wakes clears `pending`. */
+    if (shmring__load(pending, relaxed) || shmring__xchg(pending, 1, relaxed))
+        return;
+    if (shmring__sem_post_capped(semid, sem) == 0)
+        shmring__fetch_add(consumer ? &hdr->stats.consumer_wakeups : &hdr->stats.producer_wakeups, 1, relaxed);
+}
+
+int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_t *deadline)
+{
+    struct shmring_header *hdr = w->hdr;
+    struct shmring__attach *a = w->a;
+    int self = w->consumer ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
+    int peers = w->consumer ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
+    SHMRING_ATOMIC(uint32_t) *sleeping = w->consumer ? &hdr->wait.consumer_sleeping : &hdr->wait.producer_sleeping;
+    SHMRING_ATOMIC(uint32_t) *pending =
+        w->consumer ? &hdr->wait.consumer_wake_pending : &hdr->wait.producer_wake_pending;
+    SHMRING_ATOMIC(uint64_t) *peer_attaches =
+        w->consumer ? &hdr->stats.producer_attaches : &hdr->stats.consumer_attaches;
+    SHMRING_ATOMIC(uint64_t) *sleeps = w->consumer ? &hdr->stats.consumer_sleeps : &hdr->stats.producer_sleeps;
+    int64_t slice, left;
+    uint32_t i;
+    int rc, n, woken = 0;
+
+    for (i = 0; i < w->spin; i++) {
+        if ((rc = w->ready(w->ctx, 0)) <= 0)
+            return rc;
+        shmring__cpu_relax();
+    }
+    if (timeout_ns > 0 && *deadline == 0)
+        *deadline = shmring__now_ns() + timeout_ns;
+    for (;;) {
+        /* Announce, then re-check: pairs with the publisher's barrier and look at `sleeping`
+         * (shmring__spsc_after_publish, shmring__mpmc_after_publish). */
+        shmring__fetch_add(sleeping, 1, relaxed);
+        shmring__waiter_fence(a->waiter_mode);
+        if ((rc = w->ready(w->ctx, 1)) <= 0)
+            break;
+        n = shmring__sem_getval(a->semid, peers);
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
+            /* The other side came and went. A consumer still gets what was committed. */
+            rc = w->ready(w->ctx, 1);
+            if (rc > 0)
+                rc = -EPIPE;
+            break;
+        }
+        if (timeout_ns == 0) {
+            rc = -EAGAIN;
+            break;
+        }
+        slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
+        if (timeout_ns > 0) {
+            left = *deadline - shmring__now_ns();
+            if (left <= 0) {
+                rc = -ETIMEDOUT;
+                break;
+            }
+            if (left < slice)
+                slice = left;
+        }
+        shmring__fetch_add(sleeps, 1, relaxed);
+        rc = shmring__sem_sleep(a->semid, self, slice);
+        shmring__fetch_sub(sleeping, 1, relaxed);
+        if (rc == 0) {
+            woken = 1;
+            shmring__store(pending, 0, relaxed);
+        }
+        if (rc == -EIDRM)
+            return rc;
+    }
+    shmring__fetch_sub(sleeping, 1, relaxed);
+    /* Pass the baton: we were woken and others of our side sleep too (MPMC): let the next look. */
+    if (rc == 0 && woken && shmring__load(sleeping, relaxed))
+        shmring__wake(hdr, a->semid, self);
+    return rc < 0 ? rc : 0;
 }

@@ -105,12 +105,12 @@ struct shmring_side {
 
 /* The wait line: read after every commit and release, written only by a side about to sleep. */
 struct shmring_wait {
-    SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* SPSC: set by a consumer before sleeping, cleared by
-                                                   its waker. MPMC: number of consumers asleep */
-    SHMRING_ATOMIC(uint32_t) producer_sleeping; /* the same for producers */
-    SHMRING_ATOMIC(uint32_t) producer_closed;   /* SPSC: set by the producer's close, cleared at attach */
-    SHMRING_ATOMIC(uint32_t) consumer_wake_pending; /* MPMC: a post to the consumers is under way */
-    SHMRING_ATOMIC(uint32_t) producer_wake_pending; /* MPMC: a post to the producers is under way */
+    SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* consumers announced asleep (lib/wait.c) */
+    SHMRING_ATOMIC(uint32_t) producer_sleeping; /* producers announced asleep */
+    SHMRING_ATOMIC(uint32_t) producer_closed;   /* SPSC: set when the last producer closes, cleared at
+                                                   producer attach */
+    SHMRING_ATOMIC(uint32_t) consumer_wake_pending; /* a post to the consumers is under way */
+    SHMRING_ATOMIC(uint32_t) producer_wake_pending; /* a post to the producers is under way */
     uint32_t reserved0;
     uint64_t reserved[5];
 };
