@@ -110,6 +110,15 @@ int shmring__presence_fork_child(int semid, int role);
 void shmring__registry_add(struct shmring__attach *a);
 void shmring__registry_remove(struct shmring__attach *a);
 
+/* --- state shared by both ring kinds (wait.c) --- */
+/* 0 if the ring may be used: not found broken by this handle (*broken) nor marked corrupt by
+ * anyone; else the error, which is also kept in *broken. */
+int shmring__usable(struct shmring_header *hdr, int *broken);
+/* A broken invariant: remember it in *broken, mark the ring corrupt for everyone; -EUCLEAN. */
+int shmring__mark_corrupt(struct shmring_header *hdr, int *broken);
+/* Attached handles of the other side than `role`, or -EIDRM. */
+int shmring__peer_count(const struct shmring__attach *a);
+
 /* --- error.c --- */
 int shmring__errno(void); /* -errno, never 0 */
 

@@ -239,27 +239,18 @@ void shmring_mpmc_set_spin(struct shmring_mpmc *q, uint32_t spins)
 
 int shmring_mpmc_peer_count(const struct shmring_mpmc *q)
 {
-    return shmring__sem_getval(q->att->semid,
-                               q->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
+    return shmring__peer_count(q->att);
 }
 
 /* Slow paths refuse a broken ring: found broken by us, or marked corrupt by another process. */
 static int check_usable(struct shmring_mpmc *q)
 {
-    if (q->broken)
-        return q->broken;
-    if (shmring__load(&q->hdr->stats.state, relaxed) & SHMRING_STATE_CORRUPT)
-        return q->broken = -EUCLEAN;
-    return 0;
+    return shmring__usable(q->hdr, &q->broken);
 }
 
 int shmring__mpmc_corrupt(struct shmring_mpmc *q)
 {
-    if (!q->broken) {
-        q->broken = -EUCLEAN;
-        shmring__fetch_or(&q->hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
-    }
-    return -EUCLEAN;
+    return shmring__mark_corrupt(q->hdr, &q->broken);
 }
 
 int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos)

@@ -297,6 +297,23 @@ static int validate_ident(const struct shmring_header *hdr, uint64_t segsz, uint
     return 0;
 }
 
+/* Attaches the segment on `key` (read-write), with the kernel's view of it in *ds. -ENOENT if there
+ * is none (or it is being removed), -EBADMSG if it is too small to be a ring. */
+static int attach_key(key_t key, int *shmid, struct shmid_ds *ds, struct shmring_header **hdr)
+{
+    *shmid = shmget(key, 0, 0);
+    if (*shmid < 0)
+        return errno == ENOENT ? -ENOENT : shmring__errno();
+    if (shmctl(*shmid, IPC_STAT, ds) != 0)
+        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
+    if (ds->shm_segsz < SHMRING_HEADER_SIZE)
+        return -EBADMSG;
+    *hdr = (struct shmring_header *)shmat(*shmid, NULL, 0);
+    if (*hdr == (void *)-1)
+        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
+    return 0;
+}
+
 int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **out, size_t *out_size,
                       int *out_shmid)
 {
@@ -310,16 +327,8 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
 
     if ((err = shmring__check_name(name)) != 0)
         return err;
-    shmid = shmget(shmring__key(name), 0, 0);
-    if (shmid < 0)
-        return errno == ENOENT ? -ENOENT : shmring__errno();
-    if (shmctl(shmid, IPC_STAT, &ds) != 0)
-        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
-    if (ds.shm_segsz < SHMRING_HEADER_SIZE)
-        return -EBADMSG;
-    hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
-    if (hdr == (void *)-1)
-        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
+    if ((err = attach_key(shmring__key(name), &shmid, &ds, &hdr)) != 0)
+        return err;
 
     deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
     /* Pairs with the release store that publishes the header in shmring__seg_create(). */
@@ -390,20 +399,11 @@ int shmring_unlink(const char *name)
     if ((err = shmring__check_name(name)) != 0)
         return err;
     key = shmring__key(name);
-    shmid = shmget(key, 0, 0);
-    if (shmid < 0) {
-        if (errno != ENOENT)
-            return shmring__errno();
-        /* No segment: perhaps an earlier unlink was killed after removing it. */
+    err = attach_key(key, &shmid, &ds, &hdr);
+    if (err == -ENOENT) /* no segment: perhaps an earlier unlink was killed after removing it */
         return remove_leftovers(key, 0) ? 0 : -ENOENT;
-    }
-    if (shmctl(shmid, IPC_STAT, &ds) != 0)
-        return errno == EINVAL || errno == EIDRM ? -ENOENT : shmring__errno();
-    if (ds.shm_segsz < SHMRING_HEADER_SIZE)
-        return -EBADMSG;
-    hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
-    if (hdr == (void *)-1)
-        return shmring__errno();
+    if (err)
+        return err;
     magic = shmring__load(&hdr->ident.magic, acquire);
     if (magic == 0 && looks_half_made(hdr, name)) {
         /* Half made: ours to remove only if its creator is dead. */

@@ -267,26 +267,18 @@ void shmring_spsc_set_spin(struct shmring_spsc *r, uint32_t spins)
 
 int shmring_spsc_peer_count(const struct shmring_spsc *r)
 {
-    return shmring__sem_getval(r->att->semid,
-                               r->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
+    return shmring__peer_count(r->att);
 }
 
 /* Slow paths refuse a broken ring: found broken by us, or marked corrupt by another process. */
 static int check_usable(struct shmring_spsc *r)
 {
-    if (r->broken)
-        return r->broken;
-    if (shmring__load(&r->hdr->stats.state, relaxed) & SHMRING_STATE_CORRUPT)
-        return r->broken = -EUCLEAN;
-    return 0;
+    return shmring__usable(r->hdr, &r->broken);
 }
 
 int shmring__spsc_corrupt(struct shmring_spsc *r)
 {
-    if (!r->broken) {
-        r->broken = -EUCLEAN;
-        shmring__fetch_or(&r->hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
-    }
+    shmring__mark_corrupt(r->hdr, &r->broken);
     /* Send every later reserve out of line (where it sees r->broken) without a check on the fast
      * path: with the cached head a lap behind, nothing fits. */
     r->head_cache = r->tail - r->capacity;

@@ -307,3 +307,26 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         shmring__wake(hdr, a->semid, self);
     return rc < 0 ? rc : 0;
 }
+
+int shmring__usable(struct shmring_header *hdr, int *broken)
+{
+    if (*broken)
+        return *broken;
+    if (shmring__load(&hdr->stats.state, relaxed) & SHMRING_STATE_CORRUPT)
+        return *broken = -EUCLEAN;
+    return 0;
+}
+
+int shmring__mark_corrupt(struct shmring_header *hdr, int *broken)
+{
+    if (!*broken) {
+        *broken = -EUCLEAN;
+        shmring__fetch_or(&hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
+    }
+    return -EUCLEAN;
+}
+
+int shmring__peer_count(const struct shmring__attach *a)
+{
+    return shmring__sem_getval(a->semid, a->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS);
+}
