@@ -213,10 +213,9 @@ int shmring_mpmc_close(struct shmring_mpmc *q)
     a = q->att;
     shmring__registry_remove(a);
     if (q->held) {
-        uint64_t pos = shmring__load(&q->self->intent_pos, relaxed);
         uint32_t i;
         for (i = 0; i < q->held; i++)
-            free_abandoned(q, pos + i, q->role == SHMRING_PRODUCER);
+            free_abandoned(q, q->held_pos + i, q->role == SHMRING_PRODUCER);
         shmring__mpmc_after_publish(q,
                                     q->role == SHMRING_PRODUCER ? &q->hdr->wait.consumer_sleeping
                                                                 : &q->hdr->wait.producer_sleeping,

@@ -61,6 +61,7 @@ struct shmring_mpmc {
     int role;                          /* enum shmring_role */
     uint32_t spin;                     /* spins before sleeping */
     uint32_t held;                     /* slots claimed (taken) and not yet published (released) */
+    uint64_t held_pos;                 /* the first of them */
     int broken;                        /* 0, or -EUCLEAN once an invariant broke */
     struct shmring__attach *att;       /* segment, semaphores, pid: lib-private */
 };
@@ -182,6 +183,7 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
             c->pos = pos;
             c->n = n;
             q->held = n;
+            q->held_pos = pos;
             return (int)n;
         }
         /* Lost the race: we hold nothing, so say so before we rescan from the side's current

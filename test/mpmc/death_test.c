@@ -439,9 +439,9 @@ MT_TEST(mpmc_death, close_while_holding, .timeout = 30)
 
 /* A slot skipped (its producer closed or died holding it) between published records: bulk and
  * burst takes stop short of it or pass over it; they never call the ring corrupt.
- * OPEN DEFECT (b0cf339): the bulk retry in shmring__mpmc_claim() (include/shmring/mpmc.h) treats a
- * short range ending at a skipped slot (d == 1 on the consumer side) as garbage when its view is
- * current: take_bulk returns -EUCLEAN and marks the ring corrupt for every process. */
+ * Regression test: the bulk retry added in b0cf339 to shmring__mpmc_claim() (include/shmring/mpmc.h)
+ * took a short range ending at a skipped slot (d == 1 on the consumer side) for garbage when its
+ * view was current: take_bulk returned -EUCLEAN and marked the ring corrupt for every process. */
 MT_TEST(mpmc_death, takes_across_a_skipped_slot, .timeout = 30)
 {
     const char *name = mt_create(8, 32, UINT64_MAX - 1);
@@ -492,7 +492,7 @@ MT_TEST(mpmc_death, takes_across_a_skipped_slot, .timeout = 30)
     mt_assert_no_ipc();
 }
 
-/* --- Regression tests for defects found by these tests (fixed in b0cf339 unless said otherwise) --- */
+/* --- Regression tests for defects found by these tests (fixed in b0cf339) ---------------------- */
 
 /* A consumer died holding a record; the producer that published that record is alive but idle.
  * Another producer, blocked on the full ring, must recover the slot within the bound.
