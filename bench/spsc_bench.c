@@ -1,5 +1,7 @@
 /* spsc_bench — SPSC ring latency and throughput between two processes, beside the hardware floor
- * (a bare cache-line ping-pong) and pipe(2), measured by the same harness in the same run.
+ * (a bare cache-line ping-pong) and pipe(2), measured by the same harness in the same run; and the
+ * MPMC ring's, one producer and one consumer (the same two processes) and two of each (four worker
+ * processes): see spsc_bench_mpmc.c, and spsc_bench.h for how the files divide the work.
  *
  * The parent forks one child; each pins itself to one CPU (--cpus). The parent drives: it sends
  * the child a command through a shared control page, runs its own side of the measurement, and
@@ -17,6 +19,8 @@
  *   s64u      the same, one push/pop per record (copying); records/s
  *   s4ka      4 KiB records, zero-copy; the producer stamps 16 bytes, the consumer reads all 4 KiB
  *   s4kb      4 KiB records, zero-copy; the producer writes all 4 KiB, the consumer reads all 4 KiB
+ *   mpmc, mpmczc, mpmc48 (round trips, after pipe), ms64b, ms64u (streams, after s4kb), m2x2
+ *   (last): the MPMC measurements, described in spsc_bench_mpmc.c
  *
  * Every message carries a sequence number that the receiver checks (in the first and the last
  * word of the payload, and where the producer writes every word — the 64-byte streams and s4kb —
@@ -31,7 +35,8 @@
  * parent stops, kills the child (SIGTERM), waits for it and closes its own handles; the child
  * gets SIGTERM if the parent dies (PR_SET_PDEATHSIG) and closes its handles, so that whichever
  * process is last removes the objects. Only SIGKILL of both leaves objects behind (see the
- * library's README on anonymous rings).
+ * library's README on anonymous rings). The MPMC rings are named: the parent unlinks them, also on
+ * errors and signals, and a child whose parent died does (see spsc_bench_mpmc.c).
  *
  * Exit status: 0 done, 1 run-time failure (verification, ring error, child died), 2 bad usage,
  * 128+N stopped by signal N.
@@ -56,45 +61,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/clock.h"
-#include "bench/hist.h"
-#include "shmring/spsc.h"
+#include "bench/spsc_bench.h"
 
-#define MSG_MAX 4096u /* largest ping-pong message */
-#define BIG_SIZE 4096u
 #define CL_STOP UINT64_MAX
 #define PIPE_STOP UINT64_MAX
-#define INJECT_AT 1000u /* --inject-fault: the child corrupts this round trip's sequence number */
 
 /* --- Targets (from the issue) --------------------------------------------------------------- */
 #define TARGET_RTT_RATIO 1.3       /* SPSC RTT p50 <= 1.3 x cache-line RTT p50 ... */
 #define TARGET_RTT_CL_MAX_NS 120.0 /* ... when the cache-line RTT p50 is under 120 ns */
 #define TARGET_S64_MRPS 100.0      /* 64-byte stream, batched, M records/s */
 #define TARGET_S4K_GBPS 60.0       /* 4 KiB stream, zero-copy, consumer reads every byte, GB/s */
+#define TARGET_MPMC_RTT_RATIO 1.5  /* MPMC 1P1C RTT p50 <= 1.5 x cache-line RTT p50 */
+#define TARGET_MPMC_S64_MRPS 40.0  /* MPMC 1P1C 64-byte stream, batched, M records/s */
 
 /* --- Options -------------------------------------------------------------------------------- */
 
-enum test_id { T_CL, T_SPSC, T_SPSCZC, T_SPSC56, T_PIPE, T_S64B, T_S64U, T_S4KA, T_S4KB, T_COUNT };
-static const char *const test_names[T_COUNT] = {"cl",   "spsc", "spsczc", "spsc56", "pipe",
-                                                "s64b", "s64u", "s4ka",   "s4kb"};
-#define T_ALL ((1u << T_COUNT) - 1)
-
-struct opts {
-    double seconds;       /* per measurement */
-    double warmup;        /* seconds of warm-up before each measurement */
-    uint64_t iters;       /* 0: by time; else round trips per latency test, records per stream */
-    uint64_t capacity;    /* stream ring, bytes */
-    uint64_t pp_capacity; /* each ping-pong ring, bytes */
-    unsigned batch;       /* 64-byte stream: records per commit / per release */
-    unsigned batch4k;     /* 4 KiB stream */
-    uint32_t msg_size;    /* ping-pong message bytes (spsc, pipe) */
-    int cpu[2];           /* parent, child; -1: unpinned */
-    int cpus_given;
-    int quick;
-    int busy_spin;        /* spin without the CPU pause instruction */
-    int inject_fault;
-    unsigned tests;       /* bit (1 << enum test_id) per measurement to run */
-};
+const char *const test_names[T_COUNT] = {"cl",   "spsc",   "spsczc", "spsc56", "pipe",  "mpmc",  "mpmczc", "mpmc48",
+                                         "s64b", "s64u",   "s4ka",   "s4kb",   "ms64b", "ms64u", "m2x2"};
+static const char *const placement_names[3] = {"mixed", "split", "none"};
 
 static void usage(FILE *f)
 {
@@ -103,9 +87,12 @@ static void usage(FILE *f)
             "\n"
             "Measures, in one run, between two processes pinned to two CPUs: the round-trip time of\n"
             "a bare cache-line ping-pong (the hardware floor), of 64-byte records over two shmring\n"
-            "SPSC rings and of 64-byte messages over pipe(2); and one-way streaming throughput of\n"
-            "64-byte records (batched and unbatched) and of 4 KiB records (zero-copy, the consumer\n"
-            "reading every byte). Prints a table and a SUMMARY line of key=value pairs.\n"
+            "SPSC rings, over two MPMC rings (one producer, one consumer) and of 64-byte messages\n"
+            "over pipe(2); and one-way streaming throughput of 64-byte records (batched and\n"
+            "unbatched; SPSC and MPMC) and of 4 KiB records (SPSC, zero-copy, the consumer reading\n"
+            "every byte). Then an MPMC ring shared by two producer and two consumer processes with\n"
+            "blocking calls (2x2; on a 2-CPU machine oversubscribed). Prints a table and a SUMMARY\n"
+            "line of key=value pairs.\n"
             "\n"
             "options:\n"
             "  --seconds S      length of each measurement (default 1.0)\n"
@@ -115,20 +102,33 @@ static void usage(FILE *f)
             "  --capacity BYTES stream ring capacity, a power of two >= 8K; K/M/G suffixes are\n"
             "                   binary (default 4M)\n"
             "  --pp-capacity BYTES  capacity of each ping-pong ring (default 4K)\n"
-            "  --msg-size N     bytes of each ping-pong message (spsc, pipe), a multiple of 8 in\n"
-            "                   [8, 4096] (default 64)\n"
-            "  --batch N        64-byte stream: records per commit and per release (default 64)\n"
+            "  --msg-size N     bytes of each ping-pong message (spsc, pipe, mpmc: its slot size), a\n"
+            "                   multiple of 8 in [8, 4096] (default 64)\n"
+            "  --mpmc-slots N   slots of the MPMC stream and 2x2 rings, a power of two in [4, 16M]\n"
+            "                   (default 64K: 5 MiB with 64-byte slots)\n"
+            "  --mpmc-pp-slots N  slots of each MPMC ping-pong ring, a power of two in [4, 16M]\n"
+            "                   (default 64)\n"
+            "  --batch N        64-byte stream: records per commit and per release, for MPMC per\n"
+            "                   claim and per take (default 64)\n"
             "  --batch4k N      4 KiB stream: records per commit and per release (default 4)\n"
             "  --cpus A,B       pin the parent to CPU A and the child to CPU B (default 0,1)\n"
+            "  --placement2x2 P  where the 2x2 run's workers go: mixed (a producer and a consumer\n"
+            "                   on each CPU of --cpus), split (producers on A, consumers on B) or\n"
+            "                   none (unpinned) (default mixed)\n"
+            "  --mpmc-spin N    2x2: spins before a blocking call sleeps (default %u)\n"
             "  --busy-spin      spin without the CPU's pause instruction (default: pause)\n"
-            "  --tests LIST     run only these, comma-separated: cl, spsc, spsczc, spsc56, pipe\n"
-            "                   (round trips), s64b, s64u, s4ka, s4kb (streams); default all\n"
+            "  --tests LIST     run only these, comma-separated: cl, spsc, spsczc, spsc56, pipe,\n"
+            "                   mpmc, mpmczc, mpmc48 (round trips), s64b, s64u, s4ka, s4kb,\n"
+            "                   ms64b, ms64u (streams), m2x2; default all\n"
             "  --quick          short run for CI smoke tests (a few hundred ms)\n"
             "  --inject-fault   test the verification: the child corrupts one sequence number in\n"
-            "                   the SPSC ping-pong; the run must fail with status 1\n"
+            "                   the SPSC and MPMC ping-pongs, the MPMC stream producer stamps one\n"
+            "                   record wrong, a 2x2 producer sends one record twice; the run must\n"
+            "                   fail with status 1\n"
             "  --help           this text\n"
             "\n"
-            "exit status: 0 done, 1 run-time failure, 2 bad usage, 128+N stopped by signal N\n");
+            "exit status: 0 done, 1 run-time failure, 2 bad usage, 128+N stopped by signal N\n",
+            SHMRING_DEFAULT_SPIN);
 }
 
 static void bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -214,7 +214,8 @@ static int cpu_allowed(int cpu, const cpu_set_t *set)
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
     enum { O_SECONDS = 256, O_WARMUP, O_ITERS, O_CAPACITY, O_PP_CAPACITY, O_BATCH, O_BATCH4K,
-           O_CPUS, O_BUSY, O_QUICK, O_INJECT, O_TESTS, O_MSG_SIZE, O_HELP };
+           O_CPUS, O_BUSY, O_QUICK, O_INJECT, O_TESTS, O_MSG_SIZE, O_MPMC_SLOTS, O_MPMC_PP_SLOTS,
+           O_PLACEMENT, O_MPMC_SPIN, O_HELP };
     static const struct option longopts[] = {
         {"seconds", required_argument, NULL, O_SECONDS},
         {"warmup", required_argument, NULL, O_WARMUP},
@@ -229,6 +230,10 @@ static void parse_opts(int argc, char **argv, struct opts *o)
         {"inject-fault", no_argument, NULL, O_INJECT},
         {"tests", required_argument, NULL, O_TESTS},
         {"msg-size", required_argument, NULL, O_MSG_SIZE},
+        {"mpmc-slots", required_argument, NULL, O_MPMC_SLOTS},
+        {"mpmc-pp-slots", required_argument, NULL, O_MPMC_PP_SLOTS},
+        {"placement2x2", required_argument, NULL, O_PLACEMENT},
+        {"mpmc-spin", required_argument, NULL, O_MPMC_SPIN},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -249,6 +254,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
     o->batch = 64;
     o->batch4k = 4;
     o->msg_size = 64;
+    /* MPMC stream ring: 64K slots of 64 bytes (80 with the slot header): 5 MiB, like the SPSC
+     * stream ring larger than the L2s. Ping-pong rings: small, as the issue asks. */
+    o->mpmc_slots = 64u << 10;
+    o->mpmc_pp_slots = 64;
+    o->mpmc_spin = SHMRING_DEFAULT_SPIN;
+    o->placement = PLACE_MIXED;
     o->cpu[0] = 0;
     o->cpu[1] = 1;
     o->tests = T_ALL;
@@ -323,11 +334,36 @@ static void parse_opts(int argc, char **argv, struct opts *o)
                 bad_usage("--msg-size: expected a multiple of 8 in [8, %u], got '%s'", MSG_MAX, optarg);
             o->msg_size = (uint32_t)v;
             break;
+        case O_MPMC_SLOTS:
+        case O_MPMC_PP_SLOTS:
+            if (parse_u64(optarg, &v, 1) != 0 || v < SHMRING_MPMC_SLOTS_MIN || v > (UINT64_C(1) << 24) ||
+                (v & (v - 1)) != 0)
+                bad_usage("%s: expected a power of two in [4, 16M] (K/M suffixes), got '%s'",
+                          c == O_MPMC_SLOTS ? "--mpmc-slots" : "--mpmc-pp-slots", optarg);
+            if (c == O_MPMC_SLOTS)
+                o->mpmc_slots = v;
+            else
+                o->mpmc_pp_slots = v;
+            break;
+        case O_PLACEMENT: {
+            int k, found = -1;
+            for (k = 0; k < 3; k++)
+                if (optarg && strcmp(optarg, placement_names[k]) == 0)
+                    found = k;
+            if (found < 0)
+                bad_usage("--placement2x2: expected mixed, split or none, got '%s'", optarg ? optarg : "");
+            o->placement = found;
+            break;
+        }
+        case O_MPMC_SPIN:
+            if (parse_u64(optarg, &v, 0) != 0 || v > UINT32_MAX)
+                bad_usage("--mpmc-spin: expected a whole number in [0, 2^32), got '%s'", optarg);
+            o->mpmc_spin = (uint32_t)v;
+            break;
         case O_TESTS:
             if (parse_tests(optarg, &o->tests) != 0)
-                bad_usage("--tests: expected a comma-separated list of cl, spsc, spsczc, spsc56, pipe, s64b, s64u, s4ka, "
-                          "s4kb; "
-                          "got '%s'",
+                bad_usage("--tests: expected a comma-separated list of cl, spsc, spsczc, spsc56, pipe, mpmc, mpmczc, "
+                          "mpmc48, s64b, s64u, s4ka, s4kb, ms64b, ms64u, m2x2; got '%s'",
                           optarg);
             break;
         case 'h':
@@ -354,6 +390,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
         CPU_ZERO(&allowed);
+    o->ncpus = CPU_COUNT(&allowed);
+    o->allowed = allowed;
     if (o->cpus_given) {
         int i;
         for (i = 0; i < 2; i++)
@@ -368,37 +406,24 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 /* --- Signals and spinning ------------------------------------------------------------------- */
 
-static volatile sig_atomic_t g_stop;   /* stop at the next spin: signal, or the peer died */
-static volatile sig_atomic_t g_signal; /* the signal that stopped us, 0 if none */
-static volatile pid_t g_child;         /* parent: the child's pid while it runs */
-static int g_yield;                    /* both processes may share a CPU: yield while spinning */
-static int g_pause = 1;                /* spin with the CPU pause instruction */
-
-static inline void cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* One turn of a spin-wait. Returns non-zero when the run must stop. */
-static inline int relax(void)
-{
-    if (g_pause)
-        cpu_pause();
-    if (g_yield)
-        sched_yield();
-    return g_stop;
-}
+volatile sig_atomic_t g_stop;
+volatile sig_atomic_t g_signal;
+volatile pid_t g_child;
+volatile pid_t g_workers[4];
+int g_yield;
+int g_pause = 1;
 
 static void on_stop_signal(int sig)
 {
-    int saved = errno;
+    int saved = errno, i;
     g_stop = 1;
     if (g_signal == 0)
         g_signal = sig;
     if (g_child > 0)
         kill(g_child, SIGTERM);
+    for (i = 0; i < 4; i++)
+        if (g_workers[i] > 0)
+            kill(g_workers[i], SIGTERM);
     errno = saved;
 }
 
@@ -418,7 +443,7 @@ static void set_handler(int sig, void (*fn)(int))
     sigaction(sig, &sa, NULL);
 }
 
-static int pin_to(int cpu)
+int pin_to(int cpu)
 {
     cpu_set_t set;
     if (cpu < 0)
@@ -430,7 +455,7 @@ static int pin_to(int cpu)
 
 /* Involuntary context switches of this process so far: the scheduler took the CPU away (another
  * task wanted it), which stalls the peer of a spinning ping-pong for a time slice. */
-static uint64_t preemptions(void)
+uint64_t preemptions(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
@@ -439,61 +464,6 @@ static uint64_t preemptions(void)
 }
 
 /* --- The shared control page ---------------------------------------------------------------- */
-
-enum cmd {
-    CMD_NONE = 0,
-    CMD_CL_ECHO,      /* copy line A to line B until CL_STOP */
-    CMD_SPSC_ECHO,    /* pop ping, push pong, until a 0-length record */
-    CMD_SPSC_ZC_ECHO, /* the same with peek/reserve/commit/release */
-    CMD_PIPE_ECHO,    /* read p2c, write c2p, until PIPE_STOP */
-    CMD_STREAM,       /* consume the stream ring until a 0-length record */
-    CMD_EXIT,
-};
-
-enum stream_mode {
-    STREAM_BATCHED = 1, /* zero-copy, up to `batch` records per commit / release */
-    STREAM_COPY,        /* push / pop, one record each */
-};
-
-struct stream_args {
-    uint32_t mode;     /* enum stream_mode */
-    uint32_t rec_size; /* payload bytes */
-    uint32_t batch;
-    uint32_t fill;     /* 1: every payload word holds the sequence number (check the sum) */
-};
-
-/* One MAP_SHARED anonymous page. Lines A and B are the cache-line ping-pong's: each in its own
- * 128-byte pair (the adjacent-line prefetcher moves pairs), written by one side only. */
-struct ctl {
-    _Alignas(128) _Atomic uint64_t line_a; /* written by the parent */
-    _Alignas(128) _Atomic uint64_t line_b; /* written by the child */
-    /* Command: written by the parent, then published by cmd_seq (release). */
-    _Alignas(128) _Atomic uint32_t cmd_seq;
-    uint32_t cmd;
-    uint32_t msg_size; /* ping-pong message bytes */
-    struct stream_args stream;
-    /* Reply: written by the child, then published by done_seq (release). */
-    _Alignas(128) _Atomic uint32_t done_seq;
-    int32_t status;    /* 0, or a negative errno / -EBADMSG for a verification failure */
-    uint64_t count;    /* messages / records handled */
-    uint64_t checksum; /* stream: sum of every word read (keeps the reads) */
-    uint64_t nivcsw;   /* the child's involuntary context switches during the command */
-};
-
-_Static_assert(offsetof(struct ctl, line_a) == 0, "line A at 0");
-_Static_assert(offsetof(struct ctl, line_b) == 128, "line B in the next 128-byte pair");
-_Static_assert(sizeof(struct ctl) <= 4096, "one page");
-
-/* Everything both processes use, made before fork(). */
-struct bench {
-    struct opts o;
-    struct bench_clock clk;
-    struct ctl *ctl;
-    struct shmring_spsc *ping_p, *ping_c;     /* parent -> child */
-    struct shmring_spsc *pong_p, *pong_c;     /* child -> parent */
-    struct shmring_spsc *stream_p, *stream_c; /* parent -> child */
-    int p2c[2], c2p[2];                       /* pipes */
-};
 
 static void close_ring(struct shmring_spsc **r)
 {
@@ -523,10 +493,10 @@ static void close_all(struct bench *b)
     close_fd(&b->p2c[1]);
     close_fd(&b->c2p[0]);
     close_fd(&b->c2p[1]);
+    mpmc_close(b);
 }
 
-static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail_msg(const char *fmt, ...)
+void fail_msg(const char *fmt, ...)
 {
     va_list ap;
     fputs("spsc_bench: ", stderr);
@@ -536,70 +506,12 @@ static void fail_msg(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* --- Payload stamps ------------------------------------------------------------------------- */
-
-/* Every record's first and last 8 bytes hold its sequence number: a torn or misplaced record
- * fails the check. Payloads are 8-byte aligned (the ring's record alignment). */
-static inline void stamp(void *p, uint32_t size, uint64_t seq)
-{
-    uint64_t *w = (uint64_t *)p;
-    w[0] = seq;
-    w[size / 8 - 1] = seq;
-}
-
-static inline int stamp_ok(const void *p, uint32_t size, uint64_t seq)
-{
-    const uint64_t *w = (const uint64_t *)p;
-    return w[0] == seq && w[size / 8 - 1] == seq;
-}
-
-/* Every word holds seq. size is a multiple of 8. */
-static inline void fill_words(void *p, uint32_t size, uint64_t seq)
-{
-    typedef uint64_t v2u64 __attribute__((vector_size(16)));
-    v2u64 v = {seq, seq};
-    char *c = (char *)p;
-    uint32_t i;
-    for (i = 0; i + 16 <= size; i += 16)
-        memcpy(c + i, &v, sizeof(v)); /* unaligned 16-byte stores: payloads are 8-aligned */
-    if (i < size)
-        memcpy(c + i, &seq, 8);
-}
-
-/* Sum of the 64-bit words of p (size a multiple of 8): reads every byte, 16 bytes per load, four
- * independent sums. */
-static inline uint64_t sum_words(const void *p, uint32_t size)
-{
-    typedef uint64_t v2u64 __attribute__((vector_size(16)));
-    v2u64 s0 = {0, 0}, s1 = {0, 0}, s2 = {0, 0}, s3 = {0, 0}, x0, x1, x2, x3;
-    const char *c = (const char *)p;
-    uint32_t i;
-    for (i = 0; i + 64 <= size; i += 64) {
-        memcpy(&x0, c + i, 16);
-        memcpy(&x1, c + i + 16, 16);
-        memcpy(&x2, c + i + 32, 16);
-        memcpy(&x3, c + i + 48, 16);
-        s0 += x0;
-        s1 += x1;
-        s2 += x2;
-        s3 += x3;
-    }
-    s0 += s1 + s2 + s3;
-    {
-        uint64_t t = s0[0] + s0[1], w;
-        for (; i + 8 <= size; i += 8) {
-            memcpy(&w, c + i, 8);
-            t += w;
-        }
-        return t;
-    }
-}
 
 /* --- Commands ------------------------------------------------------------------------------- */
 
 static uint32_t g_cmd_seq; /* parent: last command issued; child: last command run */
 
-static void issue(struct bench *b, uint32_t cmd)
+void issue(struct bench *b, uint32_t cmd)
 {
     b->ctl->cmd = cmd;
     /* Publishes cmd and its arguments: pairs with the acquire load in child_main(). */
@@ -607,7 +519,7 @@ static void issue(struct bench *b, uint32_t cmd)
 }
 
 /* Waits for the child's reply to the last command. 0, or -EINTR if the run was stopped. */
-static int await_reply(struct bench *b)
+int await_reply(struct bench *b)
 {
     unsigned spins = 0;
     /* Pairs with the release store of done_seq in child_main(): the reply fields are visible. */
@@ -620,15 +532,10 @@ static int await_reply(struct bench *b)
     return 0;
 }
 
-/* A round trip in whole nanoseconds (rounded). */
-static inline uint64_t ticks_ns(const struct bench *b, uint64_t ticks)
-{
-    return (uint64_t)(bench_ticks_to_ns(&b->clk, ticks) + 0.5);
-}
 
 /* --- Cache-line ping-pong ------------------------------------------------------------------- */
 
-static int cl_parent(struct bench *b, struct bench_hist *h, uint64_t deadline, uint64_t iters)
+int cl_parent(struct bench *b, struct bench_hist *h, uint64_t deadline, uint64_t iters)
 {
     struct ctl *c = b->ctl;
     uint64_t i;
@@ -678,11 +585,9 @@ static int cl_child(struct bench *b)
     return 0;
 }
 
-static int stream_mismatch(uint64_t expect, const void *p, size_t len, const char *why);
-
 /* --- SPSC ping-pong ------------------------------------------------------------------------- */
 
-static int ring_error(const char *what, int err)
+int ring_error(const char *what, int err)
 {
     fail_msg("%s: %s (%s)", what, shmring_strerror(err), shmring_err_name(err));
     return err;
@@ -927,8 +832,6 @@ static int pipe_child(struct bench *b)
 
 /* --- Streams -------------------------------------------------------------------------------- */
 
-/* How often (in records) the copying producer looks at the clock. */
-#define DEADLINE_EVERY 64u
 
 /* Producer side of a stream. Sends records 1, 2, ... until the deadline or `iters` records, then
  * a 0-length end record. *sent: records sent. */
@@ -994,7 +897,7 @@ static int stream_parent(struct bench *b, const struct stream_args *a, uint64_t 
     return 0;
 }
 
-static int stream_mismatch(uint64_t expect, const void *p, size_t len, const char *why)
+int stream_mismatch(uint64_t expect, const void *p, size_t len, const char *why)
 {
     const uint64_t *w = (const uint64_t *)p;
     fail_msg("child: record %" PRIu64 ": %s (%zu bytes, stamped %" PRIu64 "/%" PRIu64 ")", expect, why, len,
@@ -1100,7 +1003,19 @@ static int child_main(struct bench *b)
             rc = pipe_child(b);
             break;
         case CMD_STREAM:
-            rc = stream_child(b, &c->stream);
+            rc = c->stream.mode >= STREAM_MPMC_BATCHED ? mpmc_stream_child(b, &c->stream) : stream_child(b, &c->stream);
+            break;
+        case CMD_MPMC_ATTACH:
+            rc = mpmc_child_attach(b);
+            break;
+        case CMD_MPMC_DETACH:
+            mpmc_child_detach(b);
+            break;
+        case CMD_MPMC_ECHO:
+            rc = mpmc_child(b, b->o.inject_fault);
+            break;
+        case CMD_MPMC_ZC_ECHO:
+            rc = mpmc_zc_child(b, b->o.inject_fault);
             break;
         case CMD_EXIT:
             break;
@@ -1119,34 +1034,16 @@ static int child_main(struct bench *b)
 
 /* --- Measurements --------------------------------------------------------------------------- */
 
-struct latency {
-    const char *label;
-    int done;        /* measured */
-    uint64_t preempt; /* involuntary context switches of both processes during the measurement */
-    struct bench_hist h;
-};
 
-struct throughput {
-    const char *label;
-    int done;
-    uint32_t rec_size;
-    uint64_t records;
-    double seconds;
-    double mrps; /* M records/s */
-    double gbps; /* payload GB/s (10^9 bytes) */
-    uint64_t preempt;
-};
-
-static uint64_t deadline_in(const struct bench *b, double seconds)
+uint64_t deadline_in(const struct bench *b, double seconds)
 {
     return bench_ticks() + bench_ns_to_ticks(&b->clk, seconds * 1e9);
 }
 
-typedef int (*pingpong_fn)(struct bench *, struct bench_hist *, uint64_t, uint64_t);
 
 /* Warm-up, then the measurement, with messages of msg_size bytes. The child's reply to each must be
  * clean. */
-static int run_latency(struct bench *b, pingpong_fn fn, uint32_t msg_size, struct latency *out)
+int run_latency(struct bench *b, pingpong_fn fn, uint32_t msg_size, struct latency *out)
 {
     static struct bench_hist scratch;
     uint64_t csw;
@@ -1183,7 +1080,10 @@ static int stream_once(struct bench *b, const struct stream_args *a, double seco
     b->ctl->stream = *a;
     issue(b, CMD_STREAM);
     t0 = bench_ticks_start();
-    err = stream_parent(b, a, t0 + bench_ns_to_ticks(&b->clk, seconds * 1e9), iters, &sent);
+    if (a->mode >= STREAM_MPMC_BATCHED)
+        err = mpmc_stream_parent(b, a, t0 + bench_ns_to_ticks(&b->clk, seconds * 1e9), iters, &sent);
+    else
+        err = stream_parent(b, a, t0 + bench_ns_to_ticks(&b->clk, seconds * 1e9), iters, &sent);
     if (err)
         return err;
     if ((err = await_reply(b)) != 0)
@@ -1204,7 +1104,7 @@ static int stream_once(struct bench *b, const struct stream_args *a, double seco
     return 0;
 }
 
-static int run_stream(struct bench *b, const struct stream_args *a, struct throughput *out)
+int run_stream(struct bench *b, const struct stream_args *a, struct throughput *out)
 {
     struct throughput scratch = *out;
     int err;
@@ -1229,12 +1129,18 @@ static void print_size(char *buf, size_t n, uint64_t bytes)
         snprintf(buf, n, "%" PRIu64 " B", bytes);
 }
 
-/* lat[] is indexed by T_CL..T_PIPE, thr[] by T_S64B..T_S4KB minus T_S64B; `done` flags what ran. */
-static void report(const struct bench *b, const struct latency *lat, const struct throughput *thr)
+/* lat[] is indexed by T_CL..T_CLX, thr[] by T_S64B..T_M2X2 minus T_S64B; `done` flags what ran. */
+static void report(const struct bench *b, const struct latency *lat, const struct throughput *thr,
+                   const struct m2x2_result *m2x2)
 {
     const struct opts *o = &b->o;
     const struct throughput *s64b = &thr[0], *s64u = &thr[1], *s4ka = &thr[2], *s4kb = &thr[3];
+    const struct throughput *ms64b = &thr[T_MS64B - T_S64B], *ms64u = &thr[T_MS64U - T_S64B];
+    const struct throughput *m22 = &thr[T_M2X2 - T_S64B];
     int have_cl = lat[T_CL].done, have_ratio = lat[T_CL].done && lat[T_SPSC].done;
+    /* The MPMC ratio uses the cache line measured in blocks alternating with it (run_paired()). */
+    int have_mratio = lat[T_CLX].done && lat[T_MPMC].done;
+    double clx50 = (double)bench_hist_percentile(&lat[T_CLX].h, 50), clx50_net = clx50 - b->clk.overhead_ns;
     double cl50 = (double)bench_hist_percentile(&lat[T_CL].h, 50);
     double spsc50 = (double)bench_hist_percentile(&lat[T_SPSC].h, 50);
     double ratio = cl50 > 0 ? spsc50 / cl50 : 0;
@@ -1243,57 +1149,102 @@ static void report(const struct bench *b, const struct latency *lat, const struc
     double ovh = b->clk.overhead_ns;
     double cl50_net = cl50 - ovh, spsc50_net = spsc50 - ovh;
     double ratio_net = cl50_net > 0 ? spsc50_net / cl50_net : 0;
-    int i;
+    double mpmc50 = (double)bench_hist_percentile(&lat[T_MPMC].h, 50), mpmc50_net = mpmc50 - ovh;
+    double mratio = clx50 > 0 ? mpmc50 / clx50 : 0, mratio_net = clx50_net > 0 ? mpmc50_net / clx50_net : 0;
+    int i, k, any, width;
 
-    if (lat[T_CL].done || lat[T_SPSC].done || lat[T_SPSCZC].done || lat[T_SPSC56].done || lat[T_PIPE].done) {
+    for (any = 0, i = T_CL; i <= T_CLX; i++)
+        any |= lat[i].done;
+    if (any) {
         printf("\nround trip, ns              p50      p90      p99    p99.9        max      count  p50/cl  mean<p99"
                "  preempt\n");
-        for (i = T_CL; i <= T_PIPE; i++) {
-            const struct bench_hist *h = &lat[i].h;
-            double p50 = (double)bench_hist_percentile(h, 50);
+        for (k = T_CL; k <= T_CLX; k++) {
+            /* The paired cache-line row follows the row it was measured with. */
+            const struct bench_hist *h;
+            double p50, floor50;
+            i = k == T_MPMCZC ? T_CLX : k > T_MPMCZC && k <= T_CLX ? k - 1 : k;
+            h = &lat[i].h;
+            p50 = (double)bench_hist_percentile(h, 50);
+            floor50 = i == T_MPMC || i == T_CLX ? clx50 : cl50;
             if (!lat[i].done)
                 continue;
             printf("%-24s %7" PRIu64 "  %7" PRIu64 "  %7" PRIu64 "  %7" PRIu64 "  %9" PRIu64 "  %9" PRIu64, lat[i].label,
                    bench_hist_percentile(h, 50), bench_hist_percentile(h, 90), bench_hist_percentile(h, 99),
                    bench_hist_percentile(h, 99.9), h->max, h->count);
-            if (have_cl && cl50 > 0)
-                printf("  %5.2fx", p50 / cl50);
+            if ((i == T_MPMC || i == T_CLX ? lat[T_CLX].done : have_cl) && floor50 > 0)
+                printf("  %5.2fx", p50 / floor50);
             else
                 printf("       -");
             printf("  %8.1f  %7" PRIu64 "\n", bench_hist_trimmed_mean(h, 99), lat[i].preempt);
         }
         printf("(Each round trip includes one timestamp pair, %.1f ns", ovh);
         if (have_ratio)
-            printf("; without it the p50s are %.0f ns (cache line)\n and %.0f ns (spsc), ratio %.2fx", cl50_net,
-                   spsc50_net, ratio_net);
-        printf(". Timestamps are no finer than %.1f ns. Percentiles are\n bucket upper bounds (at most 1.6%% coarse "
+            printf("; without it the p50s are %.0f ns (cache line)\n and %.0f ns (spsc), ratio %.2fx. Timestamps",
+                   cl50_net, spsc50_net, ratio_net);
+        else
+            printf(". Timestamps");
+        printf(" are no finer than %.1f ns. Percentiles are\n bucket upper bounds (at most 1.6%% coarse "
                "above 127 ns); mean<p99 is the mean of the fastest 99%%;\n preempt counts involuntary context "
                "switches of either process during the measurement.",
                b->clk.step_ns);
         if (lat[T_SPSC56].done)
             printf("\n (*) 56-byte payload: with its 8-byte header the record fills exactly one cache line.");
+        if (lat[T_MPMC].done || lat[T_MPMCZC].done || lat[T_MPMC48].done)
+            printf("\n mpmc: one producer and one consumer per ring, slots of the message's size, %" PRIu64
+                   " slots per ring.",
+                   o->mpmc_pp_slots);
+        if (have_mratio)
+            printf("\n (i) measured in %d blocks alternating with blocks of the cache-line ping-pong, so that both see\n"
+                   " the same placement of this machine's CPUs (on a VM the cross-CPU latency can move within a\n"
+                   " run); their p50/cl and the MPMC target use that cache line. Without the timestamp pair:\n"
+                   " %.0f ns (mpmc) / %.0f ns (cache line) = %.2fx.",
+                   PAIRED_BLOCKS, mpmc50_net, clx50_net, mratio_net);
+        if (lat[T_MPMC48].done)
+            printf("\n (**) 48-byte slots: with the 16-byte slot header a slot fills exactly one cache line (a\n"
+                   " 64-byte slot takes 80 bytes and straddles two).");
         printf(")\n");
     }
 
-    if (s64b->done || s64u->done || s4ka->done || s4kb->done) {
-        printf("\none-way stream                              M rec/s     GB/s    records   seconds  preempt\n");
-        for (i = 0; i < 4; i++)
+    for (any = 0, width = 42, i = 0; i < T_THR_COUNT; i++)
+        if (thr[i].done) {
+            any = 1;
+            if ((int)strlen(thr[i].label) > width)
+                width = (int)strlen(thr[i].label);
+        }
+    if (any) {
+        printf("\n%-*s  M rec/s     GB/s    records   seconds  preempt\n", width, "one-way stream");
+        for (i = 0; i < T_THR_COUNT; i++)
             if (thr[i].done)
-                printf("%-42s %8.2f %8.2f %10" PRIu64 " %9.3f  %7" PRIu64 "\n", thr[i].label, thr[i].mrps, thr[i].gbps,
-                       thr[i].records, thr[i].seconds, thr[i].preempt);
+                printf("%-*s %8.2f %8.2f %10" PRIu64 " %9.3f  %7" PRIu64 "\n", width, thr[i].label, thr[i].mrps,
+                       thr[i].gbps, thr[i].records, thr[i].seconds, thr[i].preempt);
         printf("(GB/s: payload bytes, 10^9 per second, from the producer's first reserve to the consumer's\n"
-               " acknowledgement of the end record)\n");
+               " acknowledgement of the end record");
+        if (ms64b->done || ms64u->done)
+            printf(";\n mpmc: one producer and one consumer, a ring of %" PRIu64 " 64-byte slots", o->mpmc_slots);
+        if (m22->done) {
+            uint64_t got = m2x2->got[0] + m2x2->got[1];
+            printf(";\n mpmc 2x2: two producer and two consumer processes on one ring of %" PRIu64 " 64-byte slots,\n"
+                   " push_wait/pop_wait spinning %u times before sleeping on the ring's semaphore; from the first\n"
+                   " producer's start to the last consumer's end record;\n placement: %s.\n"
+                   " Producers sent %.1f%%/%.1f%%, consumers took %.1f%%/%.1f%% of the records; %" PRIu64
+                   " voluntary context\n switches (sleeps) of the four. Its preempt (mostly the workers preempting each "
+                   "other) is not\n counted in the warning below",
+                   o->mpmc_slots, o->mpmc_spin, m2x2->placement, 100.0 * (double)m2x2->sent[0] / (double)m22->records,
+                   100.0 * (double)m2x2->sent[1] / (double)m22->records, got ? 100.0 * (double)m2x2->got[0] / (double)got : 0,
+                   got ? 100.0 * (double)m2x2->got[1] / (double)got : 0, m2x2->sleeps);
+        }
+        printf(")\n");
     }
 
     {
         uint64_t preempt = 0;
         double secs = 0;
-        for (i = T_CL; i <= T_PIPE; i++)
+        for (i = T_CL; i <= T_CLX; i++)
             if (lat[i].done) {
                 preempt += lat[i].preempt;
                 secs += o->iters ? 0.1 : o->seconds;
             }
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < T_M2X2 - T_S64B; i++)
             if (thr[i].done) {
                 preempt += thr[i].preempt;
                 secs += thr[i].seconds;
@@ -1304,6 +1255,13 @@ static void report(const struct bench *b, const struct latency *lat, const struc
                    "machine.\n",
                    preempt, secs);
     }
+
+    if (have_cl && lat[T_CLX].done && (clx50 > 1.25 * cl50 || cl50 > 1.25 * clx50))
+        printf("\nWARNING: the cache-line round trip moved during the run: p50 %.0f ns at the start, %.0f ns beside\n"
+               "the mpmc round trips. The CPUs' placement changed (a VM's vCPUs moved on the host); compare rows\n"
+               "measured at different times with care. (The MPMC ratio uses the cache line measured beside it; the\n"
+               "SPSC ratio the first.)\n",
+               cl50, clx50);
 
     printf("\ntargets (from the issue)                         measured          target\n");
     if (!have_ratio)
@@ -1324,6 +1282,12 @@ static void report(const struct bench *b, const struct latency *lat, const struc
     if (s4kb->done)
         printf("4 KiB zero-copy, consumer reads all, full fill  %6.1f GB/s >= %.0f GB/s     %s\n", s4kb->gbps,
                TARGET_S4K_GBPS, verdict(s4kb->gbps >= TARGET_S4K_GBPS));
+    if (have_mratio)
+        printf("MPMC 1P1C RTT p50 / cache-line RTT p50 (net)   %7.2fx   <= %.1fx         %s\n", mratio_net,
+               TARGET_MPMC_RTT_RATIO, verdict(mratio_net <= TARGET_MPMC_RTT_RATIO));
+    if (ms64b->done)
+        printf("MPMC 1P1C 64-byte stream, batched              %7.1f M/s >= %.0f M/s       %s\n", ms64b->mrps,
+               TARGET_MPMC_S64_MRPS, verdict(ms64b->mrps >= TARGET_MPMC_S64_MRPS));
 
     /* One line for scripts: keys of what ran, then the configuration. */
     printf("\nSUMMARY");
@@ -1347,14 +1311,37 @@ static void report(const struct bench *b, const struct latency *lat, const struc
         printf(" stream4k_gbps_stamp=%.2f", s4ka->gbps);
     if (s4kb->done)
         printf(" stream4k_gbps_fill=%.2f", s4kb->gbps);
+    if (lat[T_MPMC].done)
+        printf(" mpmc_rtt_p50_ns=%" PRIu64, bench_hist_percentile(&lat[T_MPMC].h, 50));
+    if (have_mratio)
+        printf(" mpmc_rtt_ratio=%.3f", mratio);
+    if (ms64b->done)
+        printf(" mpmc_stream64_mrps_batched=%.2f", ms64b->mrps);
+    if (ms64u->done)
+        printf(" mpmc_stream64_mrps_unbatched=%.2f", ms64u->mrps);
+    if (m22->done)
+        printf(" mpmc_2x2_mrps=%.2f", m22->mrps);
     if (have_ratio)
         printf(" spsc_rtt_ratio_net=%.3f", ratio_net);
     if (lat[T_SPSC].done)
         printf(" spsc_rtt_p99_ns=%" PRIu64 " spsc_rtt_p999_ns=%" PRIu64, bench_hist_percentile(&lat[T_SPSC].h, 99),
                bench_hist_percentile(&lat[T_SPSC].h, 99.9));
+    if (have_mratio)
+        printf(" mpmc_rtt_ratio_net=%.3f mpmc_cl_rtt_p50_ns=%" PRIu64, mratio_net,
+               bench_hist_percentile(&lat[T_CLX].h, 50));
+    if (lat[T_MPMC].done)
+        printf(" mpmc_rtt_p99_ns=%" PRIu64 " mpmc_rtt_p999_ns=%" PRIu64, bench_hist_percentile(&lat[T_MPMC].h, 99),
+               bench_hist_percentile(&lat[T_MPMC].h, 99.9));
+    if (lat[T_MPMCZC].done)
+        printf(" mpmc_zc_rtt_p50_ns=%" PRIu64, bench_hist_percentile(&lat[T_MPMCZC].h, 50));
+    if (lat[T_MPMC48].done)
+        printf(" mpmc48_rtt_p50_ns=%" PRIu64, bench_hist_percentile(&lat[T_MPMC48].h, 50));
+    if (m22->done)
+        printf(" mpmc_2x2_oversubscribed=%d", m2x2->nprocs > m2x2->ncpus);
     printf(" ts_overhead_ns=%.1f capacity=%" PRIu64 " pp_capacity=%" PRIu64 " batch=%u batch4k=%u cpus=%d,%d"
-           " tsc_ghz=%.4f\n",
-           ovh, o->capacity, o->pp_capacity, o->batch, o->batch4k, o->cpu[0], o->cpu[1], b->clk.ghz);
+           " mpmc_slots=%" PRIu64 " mpmc_pp_slots=%" PRIu64 " mpmc_spin=%u placement2x2=%s tsc_ghz=%.4f\n",
+           ovh, o->capacity, o->pp_capacity, o->batch, o->batch4k, o->cpu[0], o->cpu[1], o->mpmc_slots,
+           o->mpmc_pp_slots, o->mpmc_spin, placement_names[o->placement], b->clk.ghz);
 }
 
 /* The first three fields of /proc/loadavg, or "unknown". Other work on the machine shows up here. */
@@ -1417,23 +1404,32 @@ static int reap_child(pid_t pid, int ms)
 int main(int argc, char **argv)
 {
     static struct bench b;
-    static const pingpong_fn pingpong[T_PIPE + 1] = {cl_parent, spsc_parent, spsc_zc_parent, spsc_parent, pipe_parent};
-    static struct latency lat[T_PIPE + 1] = {
+    static const pingpong_fn pingpong[T_LAT_LAST + 1] = {cl_parent,   spsc_parent,    spsc_zc_parent, spsc_parent,
+                                                         pipe_parent, mpmc_parent,    mpmc_zc_parent, mpmc_parent};
+    static struct latency lat[T_CLX + 1] = {
         {"cache-line ping-pong", 0, 0, {0}},
         {"spsc push/pop", 0, 0, {0}},
         {"spsc zero-copy", 0, 0, {0}},
         {"spsc push/pop, 56 B (*)", 0, 0, {0}},
         {"pipe(2) ping-pong", 0, 0, {0}},
+        {"mpmc push/pop", 0, 0, {0}},
+        {"mpmc zero-copy", 0, 0, {0}},
+        {"mpmc push/pop, 48 B (**)", 0, 0, {0}},
+        {"cache line w/ mpmc (i)", 0, 0, {0}},
     };
-    static struct throughput thr[4] = {
+    static struct throughput thr[T_THR_COUNT] = {
         {"64 B, zero-copy, batched", 0, 64, 0, 0, 0, 0, 0},
         {"64 B, push/pop per record", 0, 64, 0, 0, 0, 0, 0},
         {"4 KiB, zero-copy, stamp only (a)", 0, BIG_SIZE, 0, 0, 0, 0, 0},
         {"4 KiB, zero-copy, producer fills all (b)", 0, BIG_SIZE, 0, 0, 0, 0, 0},
+        {"mpmc 64 B, zero-copy, batched", 0, MPMC_REC, 0, 0, 0, 0, 0},
+        {"mpmc 64 B, push/pop per record", 0, MPMC_REC, 0, 0, 0, 0, 0},
+        {"mpmc 2x2, push_wait/pop_wait", 0, MPMC_REC, 0, 0, 0, 0, 0},
     };
-    char cap[32], ppcap[32], batch_label[64], load0[64], pp_label[3][40];
-    struct stream_args sa[4];
-    pid_t parent, pid;
+    static struct m2x2_result m2x2;
+    char cap[32], ppcap[32], batch_label[64], mbatch_label[64], m2x2_label[96], load0[64], pp_label[5][40];
+    struct stream_args sa[T_THR_COUNT];
+    pid_t pid;
     int err = 0, status, i, rc;
 
     parse_opts(argc, argv, &b.o);
@@ -1454,7 +1450,7 @@ int main(int argc, char **argv)
 
     print_size(cap, sizeof(cap), b.o.capacity);
     print_size(ppcap, sizeof(ppcap), b.o.pp_capacity);
-    printf("shmring spsc_bench: SPSC ring vs. cache line vs. pipe(2), two processes\n");
+    printf("shmring spsc_bench: SPSC and MPMC rings vs. cache line vs. pipe(2), two processes (MPMC 2x2: four)\n");
     if (b.o.cpu[0] >= 0)
         printf("placement: parent on CPU %d, child on CPU %d%s\n", b.o.cpu[0], b.o.cpu[1],
                b.o.cpu[0] == b.o.cpu[1] ? " (same CPU: spinning yields; figures are not meaningful)" : "");
@@ -1483,6 +1479,9 @@ int main(int argc, char **argv)
     printf("rings: stream capacity %s, ping-pong rings %s each, ping-pong messages %u B; batch %u (64 B), %u (4 KiB);"
            " spin: %s\n",
            cap, ppcap, b.o.msg_size, b.o.batch, b.o.batch4k, g_pause ? "load + pause" : "load only (--busy-spin)");
+    printf("mpmc rings: stream and 2x2 %" PRIu64 " slots of 64 B, ping-pong %" PRIu64 " slots of the message size each;"
+           " 2x2 placement %s, %u spins before sleeping\n",
+           b.o.mpmc_slots, b.o.mpmc_pp_slots, placement_names[b.o.placement], b.o.mpmc_spin);
     fflush(stdout);
 
     b.ctl = (struct ctl *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1496,7 +1495,7 @@ int main(int argc, char **argv)
     }
 
     set_handler(SIGCHLD, on_child_exit);
-    parent = getpid();
+    b.parent = getpid();
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
@@ -1508,7 +1507,7 @@ int main(int argc, char **argv)
         /* The child: consumer of ping and stream, producer of pong. */
         set_handler(SIGCHLD, SIG_DFL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
+        if (getppid() != b.parent)
             g_stop = 1; /* the parent died before prctl */
         /* Close the ends we do not use, as with a pipe's descriptors. */
         close_ring(&b.ping_p);
@@ -1521,6 +1520,7 @@ int main(int argc, char **argv)
         else
             err = child_main(&b);
         close_all(&b);
+        mpmc_orphan_cleanup(&b);
         _exit(err == 0 ? 0 : g_stop && g_signal ? 128 + g_signal : 1);
     }
     g_child = pid;
@@ -1537,20 +1537,42 @@ int main(int argc, char **argv)
     sa[1] = (struct stream_args){STREAM_COPY, 64, 1, 1};
     sa[2] = (struct stream_args){STREAM_BATCHED, BIG_SIZE, b.o.batch4k, 0};
     sa[3] = (struct stream_args){STREAM_BATCHED, BIG_SIZE, b.o.batch4k, 1};
+    sa[T_MS64B - T_S64B] = (struct stream_args){STREAM_MPMC_BATCHED, MPMC_REC, b.o.batch, 1};
+    sa[T_MS64U - T_S64B] = (struct stream_args){STREAM_MPMC_COPY, MPMC_REC, 1, 1};
     snprintf(batch_label, sizeof(batch_label), "64 B, zero-copy, %u per commit/release", b.o.batch);
     thr[0].label = batch_label;
+    snprintf(mbatch_label, sizeof(mbatch_label), "mpmc 64 B, zero-copy, %" PRIu64 " per claim/take",
+             b.o.batch < b.o.mpmc_slots ? (uint64_t)b.o.batch : b.o.mpmc_slots);
+    thr[T_MS64B - T_S64B].label = mbatch_label;
+    {
+        /* More processes than CPUs: say so in the row itself. */
+        int ncpus = b.o.placement == PLACE_NONE || b.o.cpu[0] < 0 ? b.o.ncpus : b.o.cpu[0] == b.o.cpu[1] ? 1 : 2;
+        snprintf(m2x2_label, sizeof(m2x2_label), "mpmc 2x2, %s(4 processes, %d CPU%s)",
+                 4 > ncpus ? "oversubscribed " : "", ncpus, ncpus == 1 ? "" : "s");
+        thr[T_M2X2 - T_S64B].label = m2x2_label;
+    }
     snprintf(pp_label[0], sizeof(pp_label[0]), "spsc push/pop, %u B", b.o.msg_size);
     snprintf(pp_label[1], sizeof(pp_label[1]), "spsc zero-copy, %u B", b.o.msg_size);
     snprintf(pp_label[2], sizeof(pp_label[2]), "pipe(2), %u B", b.o.msg_size);
+    snprintf(pp_label[3], sizeof(pp_label[3]), "mpmc push/pop, %u B (i)", b.o.msg_size);
+    snprintf(pp_label[4], sizeof(pp_label[4]), "mpmc zero-copy, %u B", b.o.msg_size);
     lat[T_SPSC].label = pp_label[0];
     lat[T_SPSCZC].label = pp_label[1];
     lat[T_PIPE].label = pp_label[2];
+    lat[T_MPMC].label = pp_label[3];
+    lat[T_MPMCZC].label = pp_label[4];
 
     for (i = 0; i < T_COUNT && err == 0 && !g_stop; i++) {
-        if (!(b.o.tests & (1u << i)))
+        if (!(b.o.tests & (1u << i)) || i == T_M2X2)
             continue;
-        if (i <= T_PIPE)
+        if (i == T_MPMC || i == T_MPMCZC)
+            err = run_mpmc_latency(&b, pingpong[i], b.o.msg_size, &lat[i], i == T_MPMC ? &lat[T_CLX] : NULL);
+        else if (i == T_MPMC48)
+            err = run_mpmc_latency(&b, pingpong[i], 48, &lat[i], NULL);
+        else if (i <= T_LAT_LAST)
             err = run_latency(&b, pingpong[i], i == T_SPSC56 ? 56 : b.o.msg_size, &lat[i]);
+        else if (i == T_MS64B || i == T_MS64U)
+            err = run_mpmc_stream(&b, &sa[i - T_S64B], &thr[i - T_S64B]);
         else
             err = run_stream(&b, &sa[i - T_S64B], &thr[i - T_S64B]);
     }
@@ -1565,6 +1587,19 @@ int main(int argc, char **argv)
     status = reap_child(pid, 2000);
     g_child = 0;
     close_all(&b);
+    mpmc_unlink_all(&b);
+
+    /* The 2x2 run: its own four processes, now that the child is gone and no handle is open. Its
+     * exit (SIGCHLD) stopped nothing: clear the stop unless a signal asked for it. */
+    set_handler(SIGCHLD, SIG_DFL);
+    if (err == 0 && status == 0 && (b.o.tests & (1u << T_M2X2)) && !g_signal) {
+        g_stop = 0;
+        if (g_signal)
+            g_stop = 1;
+        else
+            err = run_mpmc_2x2(&b, &thr[T_M2X2 - T_S64B], &m2x2);
+        mpmc_unlink_all(&b);
+    }
     munmap(b.ctl, 4096);
 
     if (g_signal) {
@@ -1584,7 +1619,7 @@ int main(int argc, char **argv)
     if (err != 0)
         rc = 1;
     if (rc == 0) {
-        report(&b, lat, thr);
+        report(&b, lat, thr, &m2x2);
         load_average(load0, sizeof(load0));
         printf("load average at end: %s\n", load0);
     }
