@@ -62,10 +62,18 @@ void shmring__seg_detach(struct shmring_header *hdr);
 /* Removes the semaphore set and queue of a ring (those that really are its own). */
 void shmring__seg_remove_objects(const struct shmring_header *hdr);
 
-/* Bytes between MPMC slots. */
+/* Bytes between MPMC slots: header + payload rounded up so that no slot shares a cache line with
+ * another (16, 32, 64, then multiples of 64). A 64-byte payload in an 80-byte stride shared its
+ * last line with the next slot's sequence word, which the producer then had to take back from the
+ * consumer on the next message: measured +90 ns per round trip. */
 static inline uint64_t shmring__mpmc_stride(uint64_t slot_size)
 {
-    return (SHMRING_MPMC_SLOT_HDR + slot_size + 15) & ~(uint64_t)15;
+    uint64_t need = SHMRING_MPMC_SLOT_HDR + slot_size, stride = SHMRING_MPMC_SLOT_HDR;
+    if (need > SHMRING_CACHELINE)
+        return (need + SHMRING_CACHELINE - 1) & ~(uint64_t)(SHMRING_CACHELINE - 1);
+    while (stride < need)
+        stride *= 2;
+    return stride;
 }
 
 /* --- wait.c --- */

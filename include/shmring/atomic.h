@@ -48,6 +48,13 @@
 #error "shmring needs always-lock-free 32- and 64-bit atomics"
 #endif
 
+/* For the few fast-path helpers that compilers would otherwise emit out of line. */
+#if defined(__GNUC__)
+#define SHMRING__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define SHMRING__ALWAYS_INLINE inline
+#endif
+
 /* Tells the CPU we are spinning (saves power, frees the sibling hyperthread). */
 static inline void shmring__cpu_relax(void)
 {

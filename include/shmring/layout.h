@@ -159,7 +159,8 @@ SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "ABI: 32-bit atomi
 
 /* --- MPMC ring ------------------------------------------------------------------------------
  * After the header: a table of SHMRING_MPMC_PARTICIPANTS entries, one per attached handle, then
- * `capacity` slots of `stride` bytes (stride = 16 + slot_size rounded up to 16). A slot is a
+ * `capacity` slots of `stride` bytes (16 + slot_size rounded up to 16, 32, 64 or a multiple of 64:
+ * no two slots share a cache line). A slot is a
  * 16-byte header and the payload. Slot sequence numbers follow Vyukov's bounded queue, on 64-bit
  * positions compared as differences (so any start works, and wrapping 2^64 is harmless):
  *   seq == pos              free for the producer of position pos

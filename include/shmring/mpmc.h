@@ -120,7 +120,8 @@ static inline void shmring__mpmc_after_publish(struct shmring_mpmc *q, SHMRING_A
 /* Claims up to `want` consecutive positions on `side` (prod.pos or cons.pos) whose slots hold
  * pos + `ready_delta` (0: free, for producers; 1: published, for consumers); with `bulk`, exactly
  * `want` or none (-EAGAIN). */
-static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uint64_t) *side, uint64_t ready_delta,
+static SHMRING__ALWAYS_INLINE int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uint64_t) *side,
+                                                      uint64_t ready_delta,
                                       unsigned want, int bulk, struct shmring_mpmc_span *c)
 {
     uint64_t pos;
@@ -138,6 +139,10 @@ static inline int shmring__mpmc_claim(struct shmring_mpmc *q, SHMRING_ATOMIC(uin
             uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos + n)->seq, acquire);
             d = (int64_t)(seq - (pos + n + ready_delta));
             if (d == 0) {
+                /* A record that runs into the slot's next line: fetch that line now, alongside
+                 * the claim, rather than after it. */
+                if (ready_delta && q->stride > SHMRING_CACHELINE)
+                    __builtin_prefetch((const uint8_t *)shmring__mpmc_at(q, pos + n) + SHMRING_CACHELINE);
                 n++;
                 continue;
             }
