@@ -249,7 +249,7 @@ static inline int shmring_mpmc_push(struct shmring_mpmc *q, const void *src, siz
     n = shmring_mpmc_claim(q, 1, &c);
     if (n < 0)
         return n;
-    if (len)
+    if (len && src)
         memcpy(shmring_mpmc_slot(q, &c, 0), src, len);
     shmring_mpmc_publish(q, &c, &l);
     return 0;
@@ -314,7 +314,7 @@ static inline ssize_t shmring_mpmc_pop(struct shmring_mpmc *q, void *dst, size_t
     if (n < 0)
         return n;
     err = shmring_mpmc_record(q, &c, 0, &buf, &len);
-    if (err == 0 && len)
+    if (err == 0 && len && dst)
         memcpy(dst, buf, len);
     shmring_mpmc_release(q, &c);
     return err ? err : (ssize_t)len;

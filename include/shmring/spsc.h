@@ -225,7 +225,7 @@ static inline int shmring_spsc_write(struct shmring_spsc *r, const void *src, si
     int err = shmring_spsc_reserve(r, len, &buf);
     if (err)
         return err;
-    if (len)
+    if (len && src) /* src may be NULL only with len 0: tell the compiler */
         memcpy(buf, src, len);
     return 0;
 }
@@ -327,7 +327,7 @@ static inline ssize_t shmring_spsc_read(struct shmring_spsc *r, void *dst, size_
         r->peeked--;
         return -EMSGSIZE;
     }
-    if (len)
+    if (len && dst) /* dst may be NULL only with cap 0, so len 0: tell the compiler */
         memcpy(dst, buf, len);
     return (ssize_t)len;
 }
@@ -370,7 +370,7 @@ static inline int shmring_spsc_push_wait(struct shmring_spsc *r, const void *src
     int err = shmring_spsc_reserve_wait(r, len, &buf, timeout_ns);
     if (err)
         return err;
-    if (len)
+    if (len && src) /* src may be NULL only with len 0: tell the compiler */
         memcpy(buf, src, len);
     shmring_spsc_commit(r);
     return 0;
