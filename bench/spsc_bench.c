@@ -1201,7 +1201,7 @@ static void report(const struct bench *b, const struct latency *lat, const struc
                    PAIRED_BLOCKS, mpmc50_net, clx50_net, mratio_net);
         if (lat[T_MPMC48].done)
             printf("\n (**) 48-byte slots: with the 16-byte slot header a slot fills exactly one cache line (a\n"
-                   " 64-byte slot takes 80 bytes and straddles two).");
+                   " 64-byte slot takes two lines of its own).");
         printf(")\n");
     }
 
