@@ -77,10 +77,9 @@ void shmring__seg_remove_objects(const struct shmring_header *hdr)
 /* A segment whose header was never published: is it a ring that a creator began? The creator's
  * first store is the SHMRING_BUILDING_MARK mark, so a foreign segment (whose first word may well be 0) is
  * not taken for one; a header still all zero is one whose creator died before that store. */
-static int looks_half_made(const struct shmring_header *hdr, const char *name)
+static int looks_half_made(const struct shmring_header *hdr)
 {
     static const uint8_t zero[SHMRING_HEADER_SIZE];
-    (void)name;
     if (shmring__load(&hdr->ident.magic, acquire) != 0)
         return 0;
     /* The creator's first store, one aligned word: the mark, or (dead before it) all zero. */
@@ -91,7 +90,7 @@ static int remove_leftovers(key_t key, int ours);
 
 /* The key holds a half-made ring whose creator is dead: remove it and what it had made.
  * Returns 1 if removed. */
-static int reap_half_made(key_t key, const char *name)
+static int reap_half_made(key_t key)
 {
     struct shmid_ds ds;
     struct shmring_header *hdr;
@@ -103,7 +102,7 @@ static int reap_half_made(key_t key, const char *name)
     hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
     if (hdr == (void *)-1)
         return 0;
-    if (looks_half_made(hdr, name)) {
+    if (looks_half_made(hdr)) {
         remove_objects(hdr);
         remove_leftovers(key, 1);
         shmctl(shmid, IPC_RMID, NULL);
@@ -188,7 +187,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         if (shmid >= 0)
             break;
         err = shmring__errno();
-        if (err == -EEXIST && tries == 0 && name != NULL && reap_half_made(key, name))
+        if (err == -EEXIST && tries == 0 && name != NULL && reap_half_made(key))
             continue;
         if (err == -EINVAL) /* larger than SHMMAX, or an existing smaller segment on the key */
             return key != IPC_PRIVATE && shmget(key, 0, 0) >= 0 ? -EEXIST : -ENOMEM;
@@ -405,7 +404,7 @@ int shmring_unlink(const char *name)
     if (err)
         return err;
     magic = shmring__load(&hdr->ident.magic, acquire);
-    if (magic == 0 && looks_half_made(hdr, name)) {
+    if (magic == 0 && looks_half_made(hdr)) {
         /* Half made: ours to remove only if its creator is dead. */
         err = shmring__pid_alive(ds.shm_cpid, 0) ? -EBUSY : 0;
     } else if (magic != SHMRING_MAGIC) {

@@ -1,7 +1,7 @@
 /* shmring — sleeping and waking on System V semaphores; presence of producers and consumers.
  *
  * The eventcount protocol, the same for both ring kinds (shmring__wait, shmring__wake, and the
- * rings' inline after_publish):
+ * rings' inline shmring__sleepers_after_publish):
  *   waiter:  sleeping += 1; barrier; re-check the ring; sleep on the semaphore (in slices, with a
  *            deadline); sleeping -= 1; if woken: pending = 0; loop
  *   waker:   publish (release store); barrier; if sleeping: if pending was 0, set it and post
@@ -260,7 +260,7 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         *deadline = shmring__now_ns() + timeout_ns;
     for (;;) {
         /* Announce, then re-check: pairs with the publisher's barrier and look at `sleeping`
-         * (shmring__spsc_after_publish, shmring__mpmc_after_publish). */
+         * (shmring__sleepers_after_publish in layout.h). */
         shmring__fetch_add(sleeping, 1, relaxed);
         shmring__waiter_fence(a->waiter_mode);
         if ((rc = w->ready(w->ctx, 1)) <= 0)

@@ -115,6 +115,19 @@ struct shmring_wait {
     uint64_t reserved[5];
 };
 
+/* After a release store that the other side may sleep waiting for: does that side have sleepers
+ * to wake? Pairs with the waiter's "announce; membarrier (or fence); re-check" (lib/wait.c) so that
+ * either the waiter sees our store or we see its announcement. With membarrier() the waiter's
+ * barrier runs on our CPU too, so a compiler barrier is enough here; without it, a full fence. */
+static inline int shmring__sleepers_after_publish(int fast_fence, SHMRING_ATOMIC(uint32_t) *sleeping)
+{
+    if (fast_fence)
+        shmring__thread_fence(seq_cst);
+    else
+        shmring__signal_fence(seq_cst);
+    return shmring__load(sleeping, relaxed) != 0;
+}
+
 /* Rarely written: run-time state and slow-path counters, for the tools. */
 struct shmring_stats {
     SHMRING_ATOMIC(uint32_t) state;             /* SHMRING_STATE_* */

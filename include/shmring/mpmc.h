@@ -108,12 +108,8 @@ static inline struct shmring_mpmc_slot_hdr *shmring__mpmc_at(const struct shmrin
 
 static inline void shmring__mpmc_after_publish(struct shmring_mpmc *q, SHMRING_ATOMIC(uint32_t) *sleeping, int sem)
 {
-    /* As in the SPSC ring: pairs with the waiter's announce + membarrier (fence) + re-check. */
-    if (q->fast_fence)
-        shmring__thread_fence(seq_cst);
-    else
-        shmring__signal_fence(seq_cst);
-    if (shmring__load(sleeping, relaxed))
+    /* See shmring__sleepers_after_publish. */
+    if (shmring__sleepers_after_publish(q->fast_fence, sleeping))
         shmring__mpmc_wake(q, sem);
 }
 

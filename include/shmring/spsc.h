@@ -159,18 +159,11 @@ static inline void *shmring__spsc_place(struct shmring_spsc *r, uint64_t pad, ui
     return r->data + (pos & r->mask) + SHMRING_REC_HDR;
 }
 
-/* After a release store that the other side may sleep waiting for: wake it if it announced it
- * sleeps. Pairs with the waiter's "announce; membarrier (or fence); re-check" so that either the
- * waiter sees our store or we see its announcement. With membarrier() the waiter's barrier runs on
- * our CPU too, so a compiler barrier is enough here; without it we need a full fence. */
+/* After a release store: wake the other side if it sleeps (see shmring__sleepers_after_publish). */
 static inline void shmring__spsc_after_publish(struct shmring_spsc *r, SHMRING_ATOMIC(uint32_t) *sleeping,
                                                int sem)
 {
-    if (r->fast_fence)
-        shmring__thread_fence(seq_cst);
-    else
-        shmring__signal_fence(seq_cst);
-    if (shmring__load(sleeping, relaxed))
+    if (shmring__sleepers_after_publish(r->fast_fence, sleeping))
         shmring__spsc_wake(r, sem);
 }
 
