@@ -44,6 +44,10 @@ int64_t shmring__now_ns(void);                        /* CLOCK_MONOTONIC */
 uint64_t shmring__proc_start(pid_t pid);
 #define SHMRING__START_DEAD UINT64_MAX
 int shmring__pid_alive(pid_t pid, uint64_t start);    /* 1 alive, 0 dead (start 0: pid only) */
+/* This process's owner word for `role` (layout.h), and whether the owner of a word is alive (a slow
+ * process is alive: only death counts; a reused pid is not the owner). */
+uint64_t shmring__self_owner(int role);
+int shmring__owner_alive(uint64_t owner);
 
 /* --- segment.c --- */
 /* Creates a segment of `kind` with `data_bytes` at `data_offset`, its semaphore set and message

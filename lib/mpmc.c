@@ -55,38 +55,16 @@ int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
     return 0;
 }
 
-/* The owner word: pid, 31 bits of the start time, and the role in the top bit, all set by one CAS
- * so that nobody ever sees an entry with one owner's pid and another's start time or role. */
-#define OWNER_CONSUMER (UINT64_C(1) << 63)
-#define OWNER_START(w) (((w) >> 32) & 0x7fffffffu)
-
-static uint64_t owner_word(pid_t pid, uint64_t start, int role)
-{
-    return (uint64_t)(uint32_t)pid | (start & 0x7fffffffu) << 32 | (role == SHMRING_CONSUMER ? OWNER_CONSUMER : 0);
-}
-
-/* Is the owner of a participant entry alive? A slow process is alive: only death counts. */
-static int owner_alive(uint64_t owner)
-{
-    pid_t pid = (pid_t)(uint32_t)owner;
-    uint64_t start31 = OWNER_START(owner), now;
-    if (!shmring__pid_alive(pid, 0))
-        return 0;
-    now = shmring__proc_start(pid);
-    if (now == SHMRING__START_DEAD)
-        return 0;
-    return now == 0 || start31 == 0 || (now & 0x7fffffffu) == start31;
-}
 
 /* Takes a free entry, or one whose owner is dead. */
 static struct shmring_participant *take_entry(struct shmring_header *hdr, int role)
 {
     struct shmring_participant *t = participants(hdr);
-    uint64_t mine = owner_word(getpid(), shmring__proc_start(getpid()), role);
+    uint64_t mine = shmring__self_owner(role);
     unsigned i;
     for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
         uint64_t cur = shmring__load(&t[i].owner, acquire);
-        if (cur != 0 && owner_alive(cur))
+        if (cur != 0 && shmring__owner_alive(cur))
             continue;
         if (shmring__cas(&t[i].owner, &cur, mine, acq_rel, relaxed)) {
             shmring__store(&t[i].intent_n, 0, relaxed);
@@ -278,17 +256,17 @@ void shmring__mpmc_wake(struct shmring_mpmc *q, int sem)
 static int held_by_live(struct shmring_mpmc *q, uint64_t pos, int role)
 {
     struct shmring_participant *t = participants(q->hdr);
-    uint64_t role_bit = role == SHMRING_CONSUMER ? OWNER_CONSUMER : 0;
+    uint64_t role_bit = role == SHMRING_CONSUMER ? SHMRING_OWNER_CONSUMER : 0;
     unsigned i;
     for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
         uint64_t owner = shmring__load(&t[i].owner, acquire);
         uint64_t ip;
         uint32_t in;
-        if (owner == 0 || &t[i] == q->self || (owner & OWNER_CONSUMER) != role_bit)
+        if (owner == 0 || &t[i] == q->self || (owner & SHMRING_OWNER_CONSUMER) != role_bit)
             continue;
         ip = shmring__load(&t[i].intent_pos, acquire);
         in = shmring__load(&t[i].intent_n, acquire);
-        if (pos - ip < in && owner_alive(owner))
+        if (pos - ip < in && shmring__owner_alive(owner))
             return 1;
     }
     return 0;

@@ -164,6 +164,8 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
         /* A producer may be waiting on a full ring for its first consumer. */
         shmring__sem_post_capped(a->semid, SHMRING_SEM_PRODUCER_WAKE);
     }
+    /* For the tools and for death events: who holds this side now. */
+    shmring__store(role == SHMRING_PRODUCER ? &hdr->prod.owner : &hdr->cons.owner, shmring__self_owner(role), relaxed);
     shmring__registry_add(a);
     *out = r;
     return 0;
@@ -241,6 +243,7 @@ int shmring_spsc_close(struct shmring_spsc *r)
     /* Only the process that registered presence may take it back (a forked child holds its own).
      * Uncommitted reservations are dropped: the word at pend_pos is still 0. */
     if (a->pid == getpid()) {
+        shmring__store(r->role == SHMRING_PRODUCER ? &r->hdr->prod.owner : &r->hdr->cons.owner, 0, relaxed);
         shmring__presence_detach(a->semid, a->role); /* also rings the peer's doorbell */
         /* End of stream once the last producer handle is gone (a child closing the copy it
          * inherited is not the end). Pairs with the acquire load in shmring_spsc_peek(). If a new

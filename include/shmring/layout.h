@@ -100,7 +100,9 @@ struct shmring_side {
     SHMRING_ATOMIC(uint64_t) pos;   /* SPSC producer: end of committed records (tail);
                                        SPSC consumer: end of released records (head) */
     SHMRING_ATOMIC(uint64_t) count; /* records committed / released */
-    uint64_t reserved[6];
+    SHMRING_ATOMIC(uint64_t) owner; /* SPSC: owner word (shmring__owner_word) of the attached handle
+                                       of this side, 0 when none; for the tools and death events */
+    uint64_t reserved[5];
 };
 
 /* The wait line: read after every commit and release, written only by a side about to sleep. */
@@ -140,7 +142,20 @@ struct shmring_stats {
     SHMRING_ATOMIC(uint64_t) producer_wakeups;
     SHMRING_ATOMIC(uint64_t) producer_skips;    /* MPMC: slots skipped because their producer died */
     SHMRING_ATOMIC(uint64_t) consumer_skips;    /* MPMC: slots freed because their consumer died */
-    SHMRING_ATOMIC(uint64_t) reserved[7];
+    SHMRING_ATOMIC(uint64_t) events_sent;       /* control messages put on the queue */
+    SHMRING_ATOMIC(uint64_t) events_dropped;    /* control messages dropped (queue full, IPC_NOWAIT) */
+    SHMRING_ATOMIC(uint64_t) peer_deaths;       /* handles found dead (and reported as events) */
+    SHMRING_ATOMIC(uint64_t) reserved[4];
+};
+
+/* Control subscribers (lib/control.c): one entry per subscription, at SHMRING_SUBSCRIBERS_OFFSET.
+ * A control message for subscriber i travels on the ring's message queue with mtype i + 1. */
+#define SHMRING_SUBSCRIBERS 64u
+#define SHMRING_SUBSCRIBERS_OFFSET 1024u
+struct shmring_subscriber {
+    SHMRING_ATOMIC(uint64_t) owner;   /* 0: free; else the subscriber's owner word */
+    SHMRING_ATOMIC(uint32_t) mask;    /* event types wanted: bit (type - 1) */
+    SHMRING_ATOMIC(uint32_t) dropped; /* messages for it that the full queue refused */
 };
 
 struct shmring_header {
@@ -154,8 +169,21 @@ struct shmring_header {
     struct shmring_wait wait;          /*  512 */
     uint8_t guard3[64];                /*  576 */
     struct shmring_stats stats;        /*  640: 128 bytes */
-    uint8_t reserved[SHMRING_HEADER_SIZE - 768];
+    uint8_t reserved1[SHMRING_SUBSCRIBERS_OFFSET - 768];
+    struct shmring_subscriber subscribers[SHMRING_SUBSCRIBERS]; /* 1024: 1 KiB */
+    uint8_t reserved[SHMRING_HEADER_SIZE - SHMRING_SUBSCRIBERS_OFFSET - SHMRING_SUBSCRIBERS * 16];
 };
+
+/* The owner word of a handle (SPSC side lines, MPMC participants, control subscribers): pid, 31
+ * bits of its start time (clock ticks after boot, tells pid reuse; 0 if unknown) and the role in
+ * the top bit, stored as one word so nobody sees one owner's pid with another's start time. */
+#define SHMRING_OWNER_CONSUMER (UINT64_C(1) << 63)
+#define SHMRING_OWNER_PID(w) ((int32_t)(uint32_t)(w))
+#define SHMRING_OWNER_START(w) (((w) >> 32) & 0x7fffffffu)
+static inline uint64_t shmring__owner_word(int32_t pid, uint64_t start, int consumer)
+{
+    return (uint64_t)(uint32_t)pid | (start & 0x7fffffffu) << 32 | (consumer ? SHMRING_OWNER_CONSUMER : 0);
+}
 
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_ident) == 128, "ident is two lines");
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_CACHELINE, "side is one line");
@@ -166,6 +194,8 @@ SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, prod) == 256, "ABI: produ
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, cons) == 384, "ABI: consumer line");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, wait) == 512, "ABI: wait line");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, stats) == 640, "ABI: stats");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_subscriber) == 16, "ABI: subscriber entry");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, subscribers) == SHMRING_SUBSCRIBERS_OFFSET, "ABI: subscribers");
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "ABI: header size");
 SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "ABI: 64-bit atomics are plain words");
 SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "ABI: 32-bit atomics are plain words");
