@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "shmring/common.h"
+#include "shmring/control.h"
 #include "shmring/layout.h"
 
 /* How a waiter makes its "I sleep" announcement visible before it re-checks the ring. */
@@ -19,8 +20,25 @@ enum shmring__waiter_mode {
 #define SHMRING__SLICE_NS (100 * 1000 * 1000LL)
 #define SHMRING__POLL_SLICE_NS (1000 * 1000LL)
 
+/* The process's mapping of a ring segment, shared by all its handles on that ring (registry.c):
+ * repeated opens of one name share one shmat(). Reference counted; `hdr` stays mapped until the last
+ * handle is gone. The ids were checked against the ring's key at open. */
+struct shmring__map {
+    struct shmring_header *hdr; /* local address of the segment */
+    size_t size;                /* bytes mapped */
+    int shmid;
+    int semid;
+    int msqid;
+    uint32_t kind;              /* enum shmring_kind */
+    int anon;                   /* anonymous ring: not in the registry's table */
+    struct shmring_ident ident; /* the identity as validated at attach: handles take their geometry
+                                   from here, never from the (writable by anyone) header */
+    char name[SHMRING_NAME_MAX + 1];
+};
+
 /* One process's attachment to a ring segment: the out-of-line part of a handle. */
 struct shmring__attach {
+    struct shmring__map *map;   /* the shared mapping (hdr, size, shmid, semid, msqid are copies) */
     struct shmring_header *hdr; /* local address of the segment */
     size_t size;                /* bytes mapped */
     int shmid;
@@ -58,10 +76,11 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
                         uint64_t data_offset, uint64_t data_bytes, const struct shmring_config *cfg,
                         int (*init)(struct shmring_header *, const struct shmring_config *),
                         struct shmring_header **hdr, size_t *size, int *shmid);
-/* Attaches the ring `name`, waits for its publication, validates its identity against `kind`
- * and the kernel's idea of the segment size. */
+/* Attaches the ring `name`, waits for its publication, validates its identity against `kind` (0:
+ * either kind) and the kernel's idea of the segment size, and checks that the semaphore set and
+ * queue the header names carry the ring's key. */
 int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **hdr, size_t *size,
-                      int *shmid);
+                      int *shmid, struct shmring_ident *ident);
 void shmring__seg_detach(struct shmring_header *hdr);
 /* Removes the semaphore set and queue of a ring (those that really are its own). */
 void shmring__seg_remove_objects(const struct shmring_header *hdr);
@@ -83,7 +102,7 @@ static inline uint64_t shmring__mpmc_stride(uint64_t slot_size)
 /* --- wait.c --- */
 int shmring__membarrier_ok(void);        /* registers this process once; 1 if it can use membarrier */
 void shmring__membarrier_reregister(void); /* in a forked child */
-int shmring__waiter_mode(const struct shmring_header *hdr); /* for a ring with these flags */
+int shmring__waiter_mode(const struct shmring_ident *ident); /* for a ring with these flags */
 void shmring__waiter_fence(int waiter_mode);
 /* Adds 1 to a wake-up semaphore only if it is 0: the value never exceeds 1 from posts. */
 int shmring__sem_post_capped(int semid, int sem);
@@ -118,9 +137,26 @@ int shmring__presence_detach(int semid, int role);
 int shmring__presence_fork_prepare(int semid, int role);
 int shmring__presence_fork_child(int semid, int role);
 
-/* --- registry.c: the process's attachments, re-registered in a forked child --- */
+/* --- registry.c: the process's mappings (cds_lfht under RCU) and handles (re-registered in a
+ * forked child) --- */
+/* The process's mapping of ring `name` (kind 0: either kind), shared with its other handles: found
+ * under RCU, else attached (shmring__seg_open) and added. A mapping whose ring was removed is not
+ * reused. Returns 0 with a reference in *out, or the errors of shmring__seg_open(). */
+int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out);
+/* A private mapping for an anonymous ring (hdr attached by the caller), or NULL (ENOMEM). */
+struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, int shmid);
+/* Drops a reference; the last one detaches the segment and frees the mapping after a grace period. */
+void shmring__map_put(struct shmring__map *m);
 void shmring__registry_add(struct shmring__attach *a);
 void shmring__registry_remove(struct shmring__attach *a);
+
+/* --- control.c: lifecycle events on the ring's message queue (never blocks) --- */
+/* Sends event `type` about (pid, role) to every subscriber that wants it. */
+void shmring__event(const struct shmring__map *m, uint32_t type, int role, pid_t pid);
+/* Looks for handles of the ring whose process died without closing them (SPSC side owners, MPMC
+ * participants), frees their owner words (one CAS: each death is found once) and reports each as
+ * SHMRING_EV_PEER_DIED. Returns how many it found. */
+int shmring__reap_dead(const struct shmring__map *m);
 
 /* --- state shared by both ring kinds (wait.c) --- */
 /* 0 if the ring may be used: not found broken by this handle (*broken) nor marked corrupt by

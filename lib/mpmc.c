@@ -93,31 +93,36 @@ static void mpmc_fork_child(struct shmring__attach *a)
 int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_mpmc **out)
 {
     struct shmring_header *hdr;
+    struct shmring__map *m;
     struct shmring_mpmc *q = NULL;
     struct shmring__attach *a = NULL;
-    size_t size;
-    int shmid, err;
+    int err;
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
     if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
         return -EINVAL;
-    err = shmring__seg_open(name, SHMRING_KIND_MPMC, &hdr, &size, &shmid);
+    /* Shares the process's mapping of the ring with its other handles (lib/registry.c). */
+    err = shmring__map_open(name, SHMRING_KIND_MPMC, &m);
     if (err)
         return err;
+    hdr = m->hdr;
+    /* Handles that died without closing are reported (once) and their entries freed. */
+    shmring__reap_dead(m);
     q = (struct shmring_mpmc *)calloc(1, sizeof(*q));
     a = (struct shmring__attach *)calloc(1, sizeof(*a));
     if (q == NULL || a == NULL) {
         err = -ENOMEM;
         goto fail;
     }
+    a->map = m;
     a->hdr = hdr;
-    a->size = size;
-    a->shmid = shmid;
-    a->semid = hdr->ident.semid;
-    a->msqid = hdr->ident.msqid;
+    a->size = m->size;
+    a->shmid = m->shmid;
+    a->semid = m->semid;
+    a->msqid = m->msqid;
     a->role = (int)role;
-    a->waiter_mode = shmring__waiter_mode(hdr);
+    a->waiter_mode = shmring__waiter_mode(&m->ident);
     a->pid = getpid();
     a->handle = q;
     a->fork_child = mpmc_fork_child;
@@ -125,9 +130,9 @@ int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_m
     /* Geometry: copied once from the validated identity, never re-read. */
     q->hdr = hdr;
     q->slots = (uint8_t *)hdr + SHMRING_MPMC_DATA_OFFSET;
-    q->capacity = hdr->ident.capacity;
+    q->capacity = m->ident.capacity;
     q->mask = q->capacity - 1;
-    q->slot_size = hdr->ident.slot_size;
+    q->slot_size = m->ident.slot_size;
     q->stride = (uint32_t)shmring__mpmc_stride(q->slot_size);
     q->fast_fence = a->waiter_mode != SHMRING__WAIT_MEMBARRIER;
     q->role = (int)role;
@@ -149,12 +154,13 @@ int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_m
         shmring__sem_post_capped(a->semid, SHMRING_SEM_PRODUCER_WAKE);
     }
     shmring__registry_add(a);
+    shmring__event(m, SHMRING_EV_ATTACH, (int)role, a->pid);
     *out = q;
     return 0;
 fail:
     free(q);
     free(a);
-    shmring__seg_detach(hdr);
+    shmring__map_put(m);
     return err;
 }
 
@@ -202,8 +208,9 @@ int shmring_mpmc_close(struct shmring_mpmc *q)
     if (a->pid == getpid()) {
         shmring__store(&q->self->owner, 0, release);
         shmring__presence_detach(a->semid, a->role);
+        shmring__event(a->map, SHMRING_EV_DETACH, a->role, a->pid);
     }
-    shmring__seg_detach(q->hdr);
+    shmring__map_put(a->map);
     free(a);
     free(q);
     return 0;
@@ -309,6 +316,8 @@ static int recover(struct shmring_mpmc *q)
         return 0;
     if (!free_abandoned(q, held_pos, consumer))
         return 0;
+    /* The holder died: say so (once per dead handle) and free its entry. */
+    shmring__reap_dead(q->att->map);
     /* Whoever waits on the slot we freed may sleep. */
     if (consumer)
         shmring__mpmc_wake(q, SHMRING_SEM_CONSUMER_WAKE);

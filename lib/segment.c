@@ -232,6 +232,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     hdr->ident.reserved0 |= SEG_INIT_SEM;
     /* Linux zeroes new semaphores; POSIX leaves them undefined, so say it. */
     memset(zeros, 0, sizeof(zeros));
+    zeros[SHMRING_SEM_CONTROL] = 1; /* at rest; see control.c */
     arg.array = zeros;
     if (semctl(hdr->ident.semid, 0, SETALL, arg) != 0)
         goto fail;
@@ -266,14 +267,15 @@ fail:
 static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
 /* Checks the published identity of a segment of `segsz` bytes (the kernel's figure, trusted). */
-static int validate_ident(const struct shmring_header *hdr, uint64_t segsz, uint32_t kind, const char *name)
+static int validate_ident(const struct shmring_header *hdr, const struct shmring_ident *id, uint64_t segsz,
+                          uint32_t kind, const char *name)
 {
-    const struct shmring_ident *id = &hdr->ident;
     uint64_t room;
     if (id->abi_version != SHMRING_ABI_VERSION)
         return -EPROTONOSUPPORT;
-    if (id->kind != kind)
+    if ((kind != 0 && id->kind != kind) || (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC))
         return -EPROTONOSUPPORT;
+    kind = id->kind;
     if (id->segment_size > segsz || id->data_offset > segsz)
         return -EUCLEAN;
     room = segsz - id->data_offset;
@@ -314,7 +316,7 @@ static int attach_key(key_t key, int *shmid, struct shmid_ds *ds, struct shmring
 }
 
 int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **out, size_t *out_size,
-                      int *out_shmid)
+                      int *out_shmid, struct shmring_ident *id)
 {
     struct shmid_ds ds;
     struct shmring_header *hdr;
@@ -342,17 +344,23 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
         err = -EBADMSG;
         goto fail;
     }
-    if ((err = validate_ident(hdr, ds.shm_segsz, kind, name)) != 0)
+    /* Check a private copy and hand out only that: the header may change under us at any time. */
+    memcpy(id, &hdr->ident, sizeof(*id));
+    if ((err = validate_ident(hdr, id, ds.shm_segsz, kind, name)) != 0)
         goto fail;
     /* The semaphore set must be the ring's (a corrupt header could name anybody's). */
     arg.buf = &sds;
-    if (semctl(hdr->ident.semid, 0, IPC_STAT, arg) != 0) {
+    if (semctl(id->semid, 0, IPC_STAT, arg) != 0) {
         err = errno == EACCES ? -EACCES : -ENOENT; /* removed underneath us */
         goto fail;
     }
-    if (sds.sem_nsems != SHMRING_NSEMS || sds.sem_perm.__key != (key_t)hdr->ident.key ||
-        hdr->ident.key != (uint32_t)shmring__key(name)) {
+    if (sds.sem_nsems != SHMRING_NSEMS || sds.sem_perm.__key != (key_t)id->key ||
+        id->key != (uint32_t)shmring__key(name)) {
         err = -EUCLEAN;
+        goto fail;
+    }
+    if (!msq_is_ours(id->msqid, (key_t)id->key)) {
+        err = errno == EACCES ? -EACCES : -EUCLEAN;
         goto fail;
     }
     *out = hdr;

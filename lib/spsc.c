@@ -90,8 +90,9 @@ static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
 }
 
 /* Builds a handle on an attached segment and registers this process's presence. */
-static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, int anon, struct shmring_spsc **out)
+static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
 {
+    struct shmring_header *hdr = m->hdr;
     struct shmring_spsc *r;
     struct shmring__attach *a;
     int err;
@@ -105,20 +106,21 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
         free(a);
         return -ENOMEM;
     }
+    a->map = m;
     a->hdr = hdr;
-    a->size = size;
-    a->shmid = shmid;
-    a->semid = hdr->ident.semid;
-    a->msqid = hdr->ident.msqid;
+    a->size = m->size;
+    a->shmid = m->shmid;
+    a->semid = m->semid;
+    a->msqid = m->msqid;
     a->role = role;
-    a->anon = anon;
-    a->waiter_mode = shmring__waiter_mode(hdr);
+    a->anon = m->anon;
+    a->waiter_mode = shmring__waiter_mode(&m->ident);
     a->pid = getpid();
 
     /* Geometry: copied once from the validated identity, never re-read. */
     r->hdr = hdr;
     r->data = (uint8_t *)hdr + SHMRING_HEADER_SIZE;
-    r->capacity = hdr->ident.capacity;
+    r->capacity = m->ident.capacity;
     r->mask = r->capacity - 1;
     r->max_record = r->capacity - 2 * SHMRING_REC_HDR;
     if (r->max_record > SHMRING_SPSC_RECORD_MAX)
@@ -128,6 +130,8 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
     r->spin = SHMRING_DEFAULT_SPIN;
     r->att = a;
 
+    /* A predecessor that died holding a side is reported (once) before we take its place. */
+    shmring__reap_dead(m);
     /* Take the role first: it excludes a second producer (consumer) from touching the positions. */
     err = shmring__presence_attach(a->semid, role, 1);
     if (err) {
@@ -167,26 +171,27 @@ static int attach(struct shmring_header *hdr, size_t size, int shmid, int role, 
     /* For the tools and for death events: who holds this side now. */
     shmring__store(role == SHMRING_PRODUCER ? &hdr->prod.owner : &hdr->cons.owner, shmring__self_owner(role), relaxed);
     shmring__registry_add(a);
+    shmring__event(m, SHMRING_EV_ATTACH, role, a->pid);
     *out = r;
     return 0;
 }
 
 int shmring_spsc_open(const char *name, enum shmring_role role, struct shmring_spsc **out)
 {
-    struct shmring_header *hdr;
-    size_t size;
-    int shmid, err;
+    struct shmring__map *m;
+    int err;
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
     if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
         return -EINVAL;
-    err = shmring__seg_open(name, SHMRING_KIND_SPSC, &hdr, &size, &shmid);
+    /* Shares the process's mapping of the ring with its other handles (lib/registry.c). */
+    err = shmring__map_open(name, SHMRING_KIND_SPSC, &m);
     if (err)
         return err;
-    err = attach(hdr, size, shmid, (int)role, 0, out);
+    err = attach(m, (int)role, out);
     if (err)
-        shmring__seg_detach(hdr);
+        shmring__map_put(m);
     return err;
 }
 
@@ -195,6 +200,7 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
 {
     struct shmring_config defaults;
     struct shmring_header *hdr, *hdr2;
+    struct shmring__map *m1, *m2;
     size_t size;
     int shmid, err;
     if (producer == NULL || consumer == NULL)
@@ -211,26 +217,35 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
     if (err)
         return err;
     /* Each handle owns one mapping, so that each close can detach its own. */
+    m1 = shmring__map_anon(hdr, size, shmid);
     hdr2 = (struct shmring_header *)shmat(shmid, NULL, 0);
-    if (hdr2 == (void *)-1) {
-        err = shmring__errno();
-        goto fail;
+    m2 = hdr2 == (void *)-1 ? NULL : shmring__map_anon(hdr2, size, shmid);
+    if (m1 == NULL || m2 == NULL) {
+        err = hdr2 == (void *)-1 ? shmring__errno() : -ENOMEM;
+        if (hdr2 != (void *)-1 && m2 == NULL)
+            shmdt(hdr2);
+        if (m2)
+            shmring__map_put(m2);
+        shmring__seg_remove_objects(hdr);
+        if (m1)
+            shmring__map_put(m1); /* detaches hdr */
+        else
+            shmring__seg_detach(hdr);
+        return err;
     }
-    if ((err = attach(hdr, size, shmid, SHMRING_PRODUCER, 1, producer)) != 0) {
-        shmdt(hdr2);
-        goto fail;
+    if ((err = attach(m1, SHMRING_PRODUCER, producer)) != 0) {
+        shmring__map_put(m2);
+        shmring__seg_remove_objects(hdr);
+        shmring__map_put(m1);
+        return err;
     }
-    if ((err = attach(hdr2, size, shmid, SHMRING_CONSUMER, 1, consumer)) != 0) {
-        shmdt(hdr2);
+    if ((err = attach(m2, SHMRING_CONSUMER, consumer)) != 0) {
+        shmring__map_put(m2);
         shmring_spsc_close(*producer); /* the last user: removes the objects */
         *producer = NULL;
         return err;
     }
     return 0;
-fail:
-    shmring__seg_remove_objects(hdr);
-    shmring__seg_detach(hdr);
-    return err;
 }
 
 int shmring_spsc_close(struct shmring_spsc *r)
@@ -245,6 +260,7 @@ int shmring_spsc_close(struct shmring_spsc *r)
     if (a->pid == getpid()) {
         shmring__store(r->role == SHMRING_PRODUCER ? &r->hdr->prod.owner : &r->hdr->cons.owner, 0, relaxed);
         shmring__presence_detach(a->semid, a->role); /* also rings the peer's doorbell */
+        shmring__event(a->map, SHMRING_EV_DETACH, a->role, a->pid);
         /* End of stream once the last producer handle is gone (a child closing the copy it
          * inherited is not the end). Pairs with the acquire load in shmring_spsc_peek(). If a new
          * producer attached meanwhile, take the mark back: it may have cleared it already. */
@@ -253,11 +269,12 @@ int shmring_spsc_close(struct shmring_spsc *r)
             if (shmring__sem_getval(a->semid, SHMRING_SEM_PRODUCERS) > 0)
                 shmring__store(&r->hdr->wait.producer_closed, 0, release);
             shmring__sem_post_capped(a->semid, SHMRING_SEM_CONSUMER_WAKE);
+            shmring__event(a->map, SHMRING_EV_EOS, a->role, a->pid);
         }
         if (a->anon && shmring__sem_getval(a->semid, SHMRING_SEM_USERS) == 0)
             shmring__seg_remove_objects(r->hdr);
     }
-    shmring__seg_detach(r->hdr);
+    shmring__map_put(a->map);
     free(a);
     free(r);
     return 0;

@@ -67,9 +67,9 @@ void shmring__membarrier_reregister(void)
     membarrier_pid = getpid();
 }
 
-int shmring__waiter_mode(const struct shmring_header *hdr)
+int shmring__waiter_mode(const struct shmring_ident *ident)
 {
-    if (!(hdr->ident.flags & SHMRING_HDR_ASYM_WAKE))
+    if (!(ident->flags & SHMRING_HDR_ASYM_WAKE))
         return SHMRING__WAIT_FENCE;
     return shmring__membarrier_ok() ? SHMRING__WAIT_MEMBARRIER : SHMRING__WAIT_POLL;
 }
@@ -271,7 +271,9 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
             break;
         }
         if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
-            /* The other side came and went. A consumer still gets what was committed. */
+            /* The other side came and went. If it died, tell the subscribers (once). */
+            shmring__reap_dead(a->map);
+            /* A consumer still gets what was committed. */
             rc = w->ready(w->ctx, 1);
             if (rc > 0)
                 rc = -EPIPE;

@@ -98,6 +98,12 @@ const char *shmring_err_name(int err);
  * Any thread or process may call it. System calls: several. */
 int shmring_unlink(const char *name);
 
+/* How many references this process holds on its shared attachment of the ring `name`: one per open
+ * ring or control handle (repeated opens of one name in a process share one mapping of the
+ * segment). 0 if none. A lock-free lookup (RCU) in the process's registry: safe from any thread, no
+ * system call. -EINVAL / -ENAMETOOLONG for a bad name. */
+int shmring_attached(const char *name);
+
 /* The System V key that `name` maps to (what ipcs shows), or -EINVAL / -ENAMETOOLONG for a bad name
  * (as a negative value in the returned int64_t). Thread-safe, no system call. */
 int64_t shmring_name_key(const char *name);

@@ -69,7 +69,9 @@ enum shmring_sem {
     SHMRING_SEM_PRODUCERS = 2,     /* attached producers (SEM_UNDO) */
     SHMRING_SEM_CONSUMERS = 3,     /* attached consumers (SEM_UNDO) */
     SHMRING_SEM_USERS = 4,         /* attached handles of an anonymous ring (SEM_UNDO) */
-    SHMRING_NSEMS = 5
+    SHMRING_SEM_CONTROL = 5,       /* 1 at rest; a control sender takes it to 0 and back to wake every
+                                      timed receiver (they wait for zero): lib/control.c */
+    SHMRING_NSEMS = 6
 };
 
 /* Line 0-1: identity and geometry. Written before publication, read-only afterwards. */

@@ -3,6 +3,7 @@
 #define SHMRING_SHMRING_H
 
 #include "shmring/common.h"
+#include "shmring/control.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
