@@ -53,9 +53,15 @@ void __tsan_release(void *addr);
 static char rcu_hb;
 #define RCU_READ_UNLOCK() (__tsan_release(&rcu_hb), urcu_bp_read_unlock())
 #define RCU_FREED() __tsan_acquire(&rcu_hb)
+/* ... and that an entry's initialisation happens before a reader that finds it in the table
+ * (rcu_assign_pointer / rcu_dereference inside cds_lfht). */
+#define RCU_PUBLISH(e) __tsan_release(e)
+#define RCU_FOUND(e) __tsan_acquire((void *)(e))
 #else
 #define RCU_READ_UNLOCK() urcu_bp_read_unlock()
 #define RCU_FREED() ((void)0)
+#define RCU_PUBLISH(e) ((void)0)
+#define RCU_FOUND(e) ((void)0)
 #endif
 
 struct entry {
@@ -110,8 +116,10 @@ static void on_child(void)
 
 static void registry_init(void)
 {
-    /* 16 buckets to start; grows with the number of rings (resizes run in liburcu's worker). */
-    table = cds_lfht_new_flavor(16, 16, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, &urcu_bp_flavor, NULL);
+    /* A fixed 256 buckets: a process attaches a handful of rings, rarely hundreds, and lookups are
+     * on the slow path (open). No automatic resizing: it would run in liburcu's worker thread,
+     * which ThreadSanitizer cannot follow (liburcu is not instrumented), and buys nothing here. */
+    table = cds_lfht_new_flavor(256, 256, 256, 0, &urcu_bp_flavor, NULL);
     pthread_atfork(on_prepare, on_parent, on_child);
 }
 
@@ -134,6 +142,7 @@ static unsigned long name_hash(const char *name)
 static int match(struct cds_lfht_node *node, const void *key)
 {
     const struct entry *e = caa_container_of(node, struct entry, node);
+    RCU_FOUND(e);
     return strcmp(e->map.name, (const char *)key) == 0;
 }
 
@@ -240,6 +249,7 @@ int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out
             fresh->hash = hash;
             fresh->refs = 1;
         }
+        RCU_PUBLISH(fresh);
         urcu_bp_read_lock();
         node = cds_lfht_add_unique(table, hash, match, name, &fresh->node);
         RCU_READ_UNLOCK();
