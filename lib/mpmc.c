@@ -18,11 +18,12 @@ static struct shmring_participant *participants(struct shmring_header *hdr)
 
 static int mpmc_init(struct shmring_header *hdr, const struct shmring_config *cfg)
 {
-    uint64_t start = cfg->start_position, i, stride = shmring__mpmc_stride(cfg->slot_size);
+    /* The capacity the creator settled on (cfg->capacity may be 0: the default). */
+    uint64_t start = cfg->start_position, i, stride = shmring__mpmc_stride(cfg->slot_size), cap = hdr->ident.capacity;
     uint8_t *slots = (uint8_t *)hdr + SHMRING_MPMC_DATA_OFFSET;
-    for (i = 0; i < cfg->capacity; i++) {
+    for (i = 0; i < cap; i++) {
         uint64_t pos = start + i;
-        struct shmring_mpmc_slot_hdr *s = (struct shmring_mpmc_slot_hdr *)(void *)(slots + (pos & (cfg->capacity - 1)) * stride);
+        struct shmring_mpmc_slot_hdr *s = (struct shmring_mpmc_slot_hdr *)(void *)(slots + (pos & (cap - 1)) * stride);
         shmring__store(&s->seq, pos, relaxed);
     }
     shmring__store(&hdr->prod.pos, start, relaxed);
@@ -35,6 +36,7 @@ int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
     struct shmring_config defaults;
     struct shmring_header *hdr;
     size_t size;
+    uint64_t cap;
     int shmid, err;
     if (cfg == NULL) {
         shmring_config_init(&defaults);
@@ -42,12 +44,12 @@ int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
     }
     if ((err = shmring__check_name(name)) != 0)
         return err;
-    if (cfg->capacity < SHMRING_MPMC_SLOTS_MIN || cfg->capacity > SHMRING_MPMC_SLOTS_MAX ||
-        (cfg->capacity & (cfg->capacity - 1)) || cfg->slot_size < SHMRING_MPMC_SLOT_MIN ||
-        cfg->slot_size > SHMRING_MPMC_SLOT_MAX)
+    cap = cfg->capacity ? cfg->capacity : SHMRING_MPMC_SLOTS_DEFAULT;
+    if (cap < SHMRING_MPMC_SLOTS_MIN || cap > SHMRING_MPMC_SLOTS_MAX || (cap & (cap - 1)) ||
+        cfg->slot_size < SHMRING_MPMC_SLOT_MIN || cfg->slot_size > SHMRING_MPMC_SLOT_MAX)
         return -EINVAL;
-    err = shmring__seg_create(name, SHMRING_KIND_MPMC, cfg->capacity, cfg->slot_size, SHMRING_MPMC_DATA_OFFSET,
-                              cfg->capacity * shmring__mpmc_stride(cfg->slot_size), cfg, mpmc_init, &hdr, &size,
+    err = shmring__seg_create(name, SHMRING_KIND_MPMC, cap, cfg->slot_size, SHMRING_MPMC_DATA_OFFSET,
+                              cap * shmring__mpmc_stride(cfg->slot_size), cfg, mpmc_init, &hdr, &size,
                               &shmid);
     if (err)
         return err;

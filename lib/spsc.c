@@ -33,6 +33,7 @@ int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
     struct shmring_config defaults;
     struct shmring_header *hdr;
     size_t size;
+    uint64_t cap;
     int shmid, err;
     if (cfg == NULL) {
         shmring_config_init(&defaults);
@@ -40,9 +41,10 @@ int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
     }
     if ((err = shmring__check_name(name)) != 0)
         return err;
-    if ((err = check_capacity(cfg->capacity)) != 0)
+    cap = cfg->capacity ? cfg->capacity : SHMRING_SPSC_CAPACITY_DEFAULT;
+    if ((err = check_capacity(cap)) != 0)
         return err;
-    err = shmring__seg_create(name, SHMRING_KIND_SPSC, cfg->capacity, 0, SHMRING_HEADER_SIZE, cfg->capacity, cfg,
+    err = shmring__seg_create(name, SHMRING_KIND_SPSC, cap, 0, SHMRING_HEADER_SIZE, cap, cfg,
                               spsc_init, &hdr, &size, &shmid);
     if (err)
         return err;
@@ -202,6 +204,7 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
     struct shmring_header *hdr, *hdr2;
     struct shmring__map *m1, *m2;
     size_t size;
+    uint64_t cap;
     int shmid, err;
     if (producer == NULL || consumer == NULL)
         return -EINVAL;
@@ -210,9 +213,10 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
         shmring_config_init(&defaults);
         cfg = &defaults;
     }
-    if ((err = check_capacity(cfg->capacity)) != 0)
+    cap = cfg->capacity ? cfg->capacity : SHMRING_SPSC_CAPACITY_DEFAULT;
+    if ((err = check_capacity(cap)) != 0)
         return err;
-    err = shmring__seg_create(NULL, SHMRING_KIND_SPSC, cfg->capacity, 0, SHMRING_HEADER_SIZE, cfg->capacity, cfg,
+    err = shmring__seg_create(NULL, SHMRING_KIND_SPSC, cap, 0, SHMRING_HEADER_SIZE, cap, cfg,
                               spsc_init, &hdr, &size, &shmid);
     if (err)
         return err;

@@ -13,7 +13,7 @@
 void shmring_config_init(struct shmring_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->capacity = UINT64_C(1) << 20;
+    cfg->capacity = 0; /* the kind's default: SHMRING_SPSC_CAPACITY_DEFAULT, SHMRING_MPMC_SLOTS_DEFAULT */
     cfg->mode = SHMRING_DEFAULT_MODE;
     cfg->slot_size = 64;
 }

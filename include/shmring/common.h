@@ -52,7 +52,8 @@ struct shmring_config {
     uint64_t capacity;       /* SPSC: bytes of the data area, a power of two in
                                 [SHMRING_SPSC_CAPACITY_MIN, SHMRING_SPSC_CAPACITY_MAX];
                                 MPMC: number of slots, a power of two in
-                                [SHMRING_MPMC_SLOTS_MIN, SHMRING_MPMC_SLOTS_MAX] */
+                                [SHMRING_MPMC_SLOTS_MIN, SHMRING_MPMC_SLOTS_MAX];
+                                0: the kind's default (SPSC 1 MiB, MPMC 4096 slots) */
     uint32_t mode;           /* permission bits (like open(2)'s mode, & 0777); 0 means 0600 */
     uint32_t flags;          /* SHMRING_F_* */
     uint32_t slot_size;      /* MPMC: payload bytes per slot, [SHMRING_MPMC_SLOT_MIN,
@@ -62,8 +63,8 @@ struct shmring_config {
                                 tests set it near 2^32 or 2^64 to exercise wraparound */
 };
 
-/* Fills *cfg with the defaults (capacity 1 MiB for SPSC, slot size 64 for MPMC, mode 0600, no
- * flags, positions from 0). Thread-safe. */
+/* Fills *cfg with the defaults (capacity 0: 1 MiB for SPSC, 4096 slots for MPMC; slot size 64 for
+ * MPMC; mode 0600; no flags; positions from 0). Thread-safe. */
 void shmring_config_init(struct shmring_config *cfg);
 
 /* Error codes beyond the usual errno meanings, as shmring uses them:

@@ -40,6 +40,7 @@
 extern "C" {
 #endif
 
+#define SHMRING_MPMC_SLOTS_DEFAULT UINT64_C(4096) /* when the config says 0 */
 #define SHMRING_MPMC_SLOTS_MIN UINT64_C(4)
 #define SHMRING_MPMC_SLOTS_MAX (UINT64_C(1) << 30)
 #define SHMRING_MPMC_SLOT_MIN 8u

@@ -37,6 +37,7 @@
 extern "C" {
 #endif
 
+#define SHMRING_SPSC_CAPACITY_DEFAULT (UINT64_C(1) << 20) /* bytes, when the config says 0 */
 #define SHMRING_SPSC_CAPACITY_MIN UINT64_C(256)
 #define SHMRING_SPSC_CAPACITY_MAX (UINT64_C(1) << 40)
 #define SHMRING_SPSC_RECORD_MAX (UINT32_MAX - 15u) /* the header's length field is 32 bits */

@@ -18,7 +18,7 @@ static int create_with(uint64_t capacity, uint32_t slot_size)
 MT_TEST(mpmc_badinput, create_rejects_bad_geometry, .timeout = 30)
 {
     static const uint32_t bad_slots[] = {0, 1, 7, (1u << 20) + 1, (1u << 21), UINT32_MAX};
-    static const uint64_t bad_caps[] = {0,  1,  2,  3,   6,   12, 100, (UINT64_C(1) << 30) + 1,
+    static const uint64_t bad_caps[] = {1,  2,  3,   6,   12, 100, (UINT64_C(1) << 30) + 1,
                                         UINT64_C(1) << 31, UINT64_C(1) << 40, UINT64_MAX};
     struct shmring_config cfg;
     const char *name;
@@ -32,7 +32,17 @@ MT_TEST(mpmc_badinput, create_rejects_bad_geometry, .timeout = 30)
     }
     mt_assert_no_ipc(); /* refused creations leave nothing */
 
-    /* The edges that are allowed. */
+    /* The edges that are allowed; capacity 0 means the default. */
+    {
+        struct shmring_mpmc *q = NULL;
+        name = testutil_name("def");
+        shmring_config_init(&cfg);
+        mt_assert_rc(shmring_mpmc_create(name, &cfg), 0, "capacity 0 (default)");
+        mt_assert_rc(shmring_mpmc_open(name, SHMRING_PRODUCER, &q), 0, "open");
+        cr_assert_eq(shmring_mpmc_capacity(q), SHMRING_MPMC_SLOTS_DEFAULT);
+        cr_assert_eq(shmring_mpmc_close(q), 0);
+        mt_assert_rc(shmring_unlink(name), 0, "unlink");
+    }
     name = mt_create(4, 8, 0);
     mt_assert_rc(shmring_unlink(name), 0, "unlink");
     name = mt_create(4, 1u << 20, 0);

@@ -61,7 +61,7 @@ SPSC_TEST(badinput, bad_names)
 
 SPSC_TEST(badinput, bad_capacities)
 {
-    const uint64_t bad[] = {0,
+    const uint64_t bad[] = {
                             1,
                             8,
                             128,
@@ -92,6 +92,16 @@ SPSC_TEST(badinput, bad_capacities)
                   shmring_err_name(e));
         SPSC_EQ(shmring_spsc_open(name, SHMRING_PRODUCER, &p), -ENOENT);
         spsc_assert_no_ipc();
+    }
+    /* 0 means the default (1 MiB). */
+    {
+        char name[64];
+        struct shmring_spsc *p, *c;
+        spsc_create(name, "def", 0);
+        spsc_open_pair(name, &p, &c);
+        SPSC_EQU(shmring_spsc_capacity(p), SHMRING_SPSC_CAPACITY_DEFAULT);
+        spsc_close_pair(p, c);
+        SPSC_EQ(shmring_unlink(name), 0);
     }
     /* The smallest one works. */
     {
