@@ -335,6 +335,9 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
     /* Pairs with the release store that publishes the header in shmring__seg_create(). */
     while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0) {
         if (!shmring__pid_alive(ds.shm_cpid, 0) || shmring__now_ns() > deadline) {
+            /* Look once more: the creator may have published and exited since our last look. */
+            if ((magic = shmring__load(&hdr->ident.magic, acquire)) != 0)
+                break;
             err = -ENOENT; /* a creator that died (or stalled) half-way: not a ring */
             goto fail;
         }
