@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -36,7 +37,53 @@ struct ring {
     struct shmring_mpmc *m;
     uint64_t max_record; /* largest record: SPSC capacity - 16, MPMC slot size */
     int64_t timeout_ns;  /* --timeout: longest wait for space or data; 0 none */
+    /* The other side, as a FIFO's reader and writer wait for each other: a read-only view of the
+     * header, to tell "the peer went away" (end of stream) from "no peer came yet" (wait). */
+    struct ring_view view;
+    int have_view;
+    int role;                /* ours */
+    uint64_t peer_attaches0; /* the peer side's attach counter when we started */
+    int peer_seen;           /* a peer was attached when we started */
 };
+
+static uint64_t peer_attaches(const struct ring *r)
+{
+    const struct shmring_stats *st = &r->view.hdr->stats;
+    /* Relaxed: a counter that only grows; we only compare it with an older value. */
+    return shmring__load((SHMRING_ATOMIC(uint64_t) *)(r->role == SHMRING_PRODUCER ? &st->consumer_attaches
+                                                                                   : &st->producer_attaches),
+                         relaxed);
+}
+
+static void peer_watch_init(struct ring *r, const char *name)
+{
+    r->have_view = view_by_name(name, &r->view) == EXIT_OK && r->view.what == VIEW_RING;
+    if (!r->have_view)
+        return;
+    r->peer_attaches0 = peer_attaches(r);
+    r->peer_seen = r->view.sem_ok &&
+                   r->view.semval[r->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMERS : SHMRING_SEM_PRODUCERS] > 0;
+}
+
+/* Has a peer been attached at some time since we started? Then its absence is the end. */
+static int peer_came(const struct ring *r)
+{
+    return !r->have_view || r->peer_seen || peer_attaches(r) != r->peer_attaches0;
+}
+
+/* Waits until a peer attaches (polled: a tool can afford 20 ms). 0, -ETIMEDOUT or -EINTR. */
+static int wait_peer(const struct ring *r, int64_t deadline)
+{
+    while (peer_attaches(r) == r->peer_attaches0) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        if (cli_stop)
+            return -EINTR;
+        if (deadline && now_mono_ns() >= deadline)
+            return -ETIMEDOUT;
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
 
 static int open_ring(struct ring *r, const char *name, enum shmring_role role)
 {
@@ -45,6 +92,8 @@ static int open_ring(struct ring *r, const char *name, enum shmring_role role)
         err = shmring_mpmc_open(name, role, &r->m);
     if (err == 0) {
         r->max_record = r->s ? shmring_spsc_max_record(r->s) : shmring_mpmc_slot_size(r->m);
+        r->role = role;
+        peer_watch_init(r, name);
         return EXIT_OK;
     }
     switch (err) {
@@ -77,6 +126,9 @@ static void close_ring(struct ring *r)
         shmring_mpmc_close(r->m);
     r->s = NULL;
     r->m = NULL;
+    if (r->have_view)
+        view_close(&r->view);
+    r->have_view = 0;
 }
 
 /* The length of the next wait slice, or 0 when --timeout has expired. */
@@ -96,6 +148,8 @@ static int ring_error(const struct ring *r, int err, const char *doing)
 {
     if (err == -ETIMEDOUT)
         cli_err("%s: timed out after %.3g s %s", r->shown, (double)r->timeout_ns / 1e9, doing);
+    else if (err == -EPIPE && r->role == SHMRING_PRODUCER)
+        cli_err("%s: the consumer went away (%s)", r->shown, shmring_strerror(err));
     else
         cli_err("%s: %s: %s", r->shown, doing, shmring_strerror(err));
     return EXIT_FAIL;
@@ -109,41 +163,41 @@ static int ring_error(const struct ring *r, int err, const char *doing)
 static int put_record(struct ring *r, const void *p, size_t len)
 {
     int64_t deadline = r->timeout_ns ? now_mono_ns() + r->timeout_ns : 0;
+    void *buf = NULL;
     int err;
     if (r->s) {
-        void *buf = NULL;
         err = shmring_spsc_reserve(r->s, len, &buf);
-        if (err == -EAGAIN) {
-            /* Full: publish what we hold (the consumer can only free space we published), then
-             * wait. */
-            shmring_spsc_commit(r->s);
-            for (;;) {
-                int64_t slice = slice_ns(r, deadline);
-                if (slice == 0)
-                    return -ETIMEDOUT;
-                err = shmring_spsc_reserve_wait(r->s, len, &buf, slice);
-                if (err != -ETIMEDOUT)
-                    break;
-                if (cli_stop)
-                    return -EINTR;
-            }
-        }
-        if (err)
-            return err;
-        if (len)
-            memcpy(buf, p, len);
-        return 0;
+        if (err != -EAGAIN)
+            goto done;
+        /* Full: publish what we hold (the consumer can only free space we published). */
+        shmring_spsc_commit(r->s);
     }
     for (;;) {
         int64_t slice = slice_ns(r, deadline);
         if (slice == 0)
             return -ETIMEDOUT;
-        err = shmring_mpmc_push_wait(r->m, p, len, slice);
-        if (err != -ETIMEDOUT)
-            return err;
-        if (cli_stop)
-            return -EINTR;
+        if (r->s)
+            err = shmring_spsc_reserve_wait(r->s, len, &buf, slice);
+        else
+            err = shmring_mpmc_push_wait(r->m, p, len, slice);
+        if (err == -ETIMEDOUT) {
+            if (cli_stop)
+                return -EINTR;
+            continue;
+        }
+        /* "The consumer is gone" while none came since we started: one from before left; wait for
+         * a reader, as a FIFO's writer does. */
+        if (err == -EPIPE && !peer_came(r)) {
+            if ((err = wait_peer(r, deadline)) != 0)
+                return err;
+            continue;
+        }
+        break;
     }
+done:
+    if (err == 0 && r->s && len)
+        memcpy(buf, p, len);
+    return err;
 }
 
 static void put_flush(struct ring *r)
@@ -480,6 +534,8 @@ int cmd_get(int argc, char **argv)
         want_n = BATCH_RECORDS;
         if (max && max - got < want_n)
             want_n = (size_t)(max - got);
+        if (r.m && want_n > shmring_mpmc_capacity(r.m))
+            want_n = (size_t)shmring_mpmc_capacity(r.m);
         /* Wait for the first record, in slices. */
         for (;;) {
             int64_t slice = slice_ns(&r, deadline);
@@ -493,12 +549,19 @@ int cmd_get(int argc, char **argv)
                 err = n = shmring_mpmc_take_wait(r.m, (unsigned)want_n, &span, slice);
             if (err >= 0)
                 err = 0;
+            /* End of a stream that ended before we came, and nothing left: wait for a writer, as
+             * a FIFO's reader does. */
+            if (err == -EPIPE && got == 0 && !peer_came(&r)) {
+                if ((err = wait_peer(&r, deadline)) == 0)
+                    continue;
+                break;
+            }
             if (err != -ETIMEDOUT || cli_stop)
                 break;
         }
         if (err == -EPIPE)
             break; /* end of stream */
-        if (err == -ETIMEDOUT && cli_stop)
+        if ((err == -ETIMEDOUT && cli_stop) || err == -EINTR)
             break;
         if (err) {
             rc = ring_error(&r, err, err == -ETIMEDOUT ? "waiting for a record" : "reading");
