@@ -115,7 +115,8 @@ sys.exit(0 if d and d[0].get(sys.argv[2]) == int(sys.argv[3]) else 1)" "$1" "$2"
     return 1
 }
 
-# Waits (bounded) for a background job; sets wrc to its status.
+# Waits (bounded) for a background job; sets wrc to its status. (Jobs that the test signals run
+# without `timeout`, so that the signal reaches the tool itself; this bound kills them instead.)
 wait_pid() {
     local i
     for i in $(seq 1 600); do
@@ -323,17 +324,22 @@ echo "== signals end put and get cleanly"
 expect 0 "" "$TOOL" create sig --capacity 4K
 timeout 120 "$TOOL" get sig >"$T/sig.out" 2>"$T/get.err" &
 getpid=$!
-(echo first; sleep 60) | timeout 120 "$TOOL" put sig 2>"$T/put.err" &
+# The producer reads a FIFO that this shell holds open (no sleeping writer to wait for).
+mkfifo "$T/fifo"
+"$TOOL" put sig <"$T/fifo" 2>"$T/put.err" &
 putpid=$!
+exec 3>"$T/fifo"
+echo first >&3
 wait_ring sig producers 1
 wait_ring sig consumers 1
 kill -TERM $putpid
 wait_pid $putpid
+exec 3>&-
 [ "$wrc" = 143 ] || fail "put after SIGTERM exited $wrc (expected death by SIGTERM, 143): $(cat "$T/put.err")"
 wait_pid $getpid # the producer's close is the end of stream
 [ "$wrc" = 0 ] || fail "get after the producer's SIGTERM exited $wrc: $(cat "$T/get.err")"
 [ "$(cat "$T/sig.out")" = first ] || fail "get after SIGTERM gave: $(cat "$T/sig.out")"
-timeout 120 "$TOOL" get sig >/dev/null 2>"$T/get.err" &
+"$TOOL" get sig >/dev/null 2>"$T/get.err" &
 getpid=$!
 wait_ring sig consumers 1
 kill -INT $getpid
@@ -393,8 +399,9 @@ echo "== rm --stale"
 expect 0 "" "$TOOL" create dead --capacity 4K
 expect 0 "" "$TOOL" create live --capacity 4K
 expect 0 "" "$TOOL" create idle --kind mpmc --capacity 4
-sleep 60 | timeout 120 "$TOOL" put dead 2>/dev/null &
+"$TOOL" put dead <"$T/fifo" 2>/dev/null &
 putpid=$!
+exec 3>"$T/fifo"
 timeout 120 "$TOOL" get live >"$T/live.out" 2>"$T/get.err" &
 getpid=$!
 wait_ring dead producers 1
@@ -405,6 +412,9 @@ lacks "$T/out" "dead" "dry run while the producer lives"
 lacks "$T/out" "live" "dry run, live ring"
 kill -KILL $putpid
 wait_pid $putpid
+exec 3>&-
+checks=$((checks + 1))
+[ "$wrc" = 137 ] || fail "put after SIGKILL: status $wrc"
 expect 0 "" "$TOOL" rm --stale
 contains "$T/out" "removed dead" "rm --stale removes the ring whose producer was killed"
 contains "$T/out" "removed idle" "rm --stale removes the idle ring"
