@@ -7,6 +7,8 @@
  *   foreign check SHMID             exit 0 if the segment still holds the pattern and is not
  *                                   marked for removal, 1 otherwise
  *   foreign rm SHMID                removes it
+ *   foreign pipe                    makes an anonymous ring (shmring_spsc_pipe), prints "ready",
+ *                                   holds it until stdin ends, then closes both ends
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "shmring/common.h"
 #include "shmring/layout.h"
+#include "shmring/spsc.h"
 
 static void pattern(uint8_t *p, size_t n, int abi)
 {
@@ -77,8 +80,24 @@ int main(int argc, char **argv)
             fprintf(stderr, "foreign: segment %d was modified\n", id);
         return ok ? 0 : 1;
     }
+    if (argc == 2 && strcmp(argv[1], "pipe") == 0) {
+        struct shmring_spsc *p, *c;
+        char line[64];
+        int err = shmring_spsc_pipe(NULL, &p, &c);
+        if (err) {
+            fprintf(stderr, "foreign: pipe: %s\n", shmring_strerror(err));
+            return 1;
+        }
+        printf("ready\n");
+        fflush(stdout);
+        while (fgets(line, sizeof(line), stdin))
+            ;
+        shmring_spsc_close(p);
+        shmring_spsc_close(c);
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "rm") == 0)
         return shmctl(atoi(argv[2]), IPC_RMID, NULL) == 0 ? 0 : 1;
-    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID\n");
+    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID | pipe\n");
     return 2;
 }

@@ -430,13 +430,63 @@ echo done | "$TOOL" put live
 wait_pid $getpid
 [ "$wrc" = 0 ] || fail "get live exited $wrc: $(cat "$T/get.err")"
 [ "$(cat "$T/live.out")" = done ] || fail "get live gave $(cat "$T/live.out")"
+expect 0 "" "$TOOL" rm live
+
+echo "== MPMC participants, anonymous rings"
+expect 0 "" "$TOOL" create mq2 --kind mpmc --capacity 16 --slot-size 64
+timeout 120 "$TOOL" get mq2 >"$T/mq2.out" 2>"$T/get.err" &
+getpid=$!
+wait_ring mq2 consumers 1
+expect 0 "" "$TOOL" stat mq2 --json
+py_check "
+a = d['attached']
+assert len(a) == 1 and a[0]['role'] == 'consumer' and a[0]['alive'] is True and 'entry' in a[0], a
+assert d['semaphores']['consumers'] == 1 and d['counters']['consumer_attaches'] == 1, d
+"
+expect 0 "" "$TOOL" stat mq2
+contains "$T/out" "consumer alive" "stat lists the MPMC participant"
+"$TOOL" put mq2 </dev/null # a producer comes and goes: end of stream
+wait_pid $getpid
+[ "$wrc" = 0 ] || fail "mpmc get after an empty put exited $wrc: $(cat "$T/get.err")"
+expect 0 "" "$TOOL" rm mq2
+"$FOREIGN" pipe <"$T/fifo" >"$T/pipe.out" &
+pipepid=$!
+exec 3>"$T/fifo"
+for i in $(seq 1 200); do grep -q ready "$T/pipe.out" && break; sleep 0.05; done
+expect 0 "" "$TOOL" ls --json
+py_check "
+assert len(d) == 1, d
+a = d[0]
+assert a['name'] is None and a['state'] == 'ok' and a['producers'] == 1 and a['consumers'] == 1, a
+"
+expect 0 "" "$TOOL" ls
+contains "$T/out" "(anonymous)" "ls shows the anonymous ring"
+expect 0 "" "$TOOL" rm --stale
+expect 0 "" "$TOOL" ls --json
+py_check "assert len(d) == 1 and d[0]['anonymous'], d"
+exec 3>&-
+wait_pid $pipepid
+[ "$wrc" = 0 ] || fail "foreign pipe exited $wrc"
 
 echo "== watch"
-expect 0 "" "$TOOL" watch live --interval 0.05 --count 3
+expect 0 "" "$TOOL" create w --capacity 4K
+expect 0 "" "$TOOL" watch w --interval 0.05 --count 3
 checks=$((checks + 1))
 [ "$(wc -l <"$T/out")" = 4 ] || fail "watch --count 3 printed: $(cat "$T/out")"
 contains "$T/out" "OUT/s" "watch header"
-expect 0 "" "$TOOL" rm live
+# A reader waiting on a ring that is removed ends with status 1; watch ends with status 0.
+timeout 120 "$TOOL" get w >/dev/null 2>"$T/get.err" &
+getpid=$!
+timeout 120 "$TOOL" watch w --interval 0.05 >/dev/null 2>"$T/watch.err" &
+watchpid=$!
+wait_ring w consumers 1
+expect 0 "" "$TOOL" rm w
+wait_pid $getpid
+[ "$wrc" = 1 ] || fail "get on a removed ring exited $wrc"
+grep -qF "w: reading: ring was removed" "$T/get.err" || fail "get on a removed ring said: $(cat "$T/get.err")"
+wait_pid $watchpid
+[ "$wrc" = 0 ] || fail "watch on a removed ring exited $wrc"
+grep -qF "w: ring removed" "$T/watch.err" || fail "watch on a removed ring said: $(cat "$T/watch.err")"
 
 left=$(ipc_count)
 checks=$((checks + 1))

@@ -424,7 +424,6 @@ static void ls_json_one(struct jw *w, struct ring_view *v)
     jw_key(w, "state");
     jw_str(w, view_state(v));
     jw_close(w, '}');
-    fputc('\n', w->f);
 }
 
 struct ls_row {
@@ -528,6 +527,8 @@ int cmd_ls(int argc, char **argv)
                 ls_json_one(&w, &v);
             view_close(&v);
         }
+        if (w.comma[1])
+            fputc('\n', stdout);
         jw_close(&w, ']');
         fputc('\n', stdout);
         free(segs);

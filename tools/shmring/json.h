@@ -22,7 +22,7 @@ static inline void jw_pre(struct jw *w)
         return;
     }
     if (w->comma[w->depth])
-        fputc(',', w->f);
+        fputs(w->depth == 1 ? ",\n" : ",", w->f); /* top-level members one per line */
     w->comma[w->depth] = 1;
 }
 

@@ -3,6 +3,7 @@
  *
  * Subcommands live in the table below: add a row (and a cmd_* function) to add one.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
             int rc;
             cli_cmd_name = commands[i].name;
             rc = commands[i].run(argc - 1, argv + 1);
-            if (fflush(stdout) != 0 && rc == EXIT_OK) {
+            if (fflush(stdout) != 0 && rc == EXIT_OK && errno != EPIPE) {
                 cli_err("writing to stdout failed");
                 rc = EXIT_FAIL;
             }

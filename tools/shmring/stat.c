@@ -209,6 +209,7 @@ static void stat_json(struct ring_view *v)
     memset(&w, 0, sizeof(w));
     w.f = stdout;
     jw_open(&w, '{');
+    fputc('\n', stdout);
     jw_key(&w, "name");
     if (v->anon)
         jw_null(&w);
@@ -370,6 +371,7 @@ static void stat_json(struct ring_view *v)
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
+    fputc('\n', stdout);
     jw_close(&w, '}');
     putchar('\n');
 }
@@ -561,7 +563,10 @@ int cmd_watch(int argc, char **argv)
         snprintf(sl, sizeof(sl), "%u/%u", LD32(v.hdr->wait.producer_sleeping), LD32(v.hdr->wait.consumer_sleeping));
         printf("%-8s %9s %9s %9s %9s %7s %9s\n", tbuf, in, out, ob, fb, sl, wk);
         if (fflush(stdout) != 0) {
-            rc = EXIT_FAIL;
+            if (errno != EPIPE) { /* a closed stdout (| head) just ends the watch */
+                cli_err("%s: writing to stdout: %s", shown, shmring_strerror(-errno));
+                rc = EXIT_FAIL;
+            }
             break;
         }
         prev = cur;
