@@ -395,6 +395,29 @@ done
 "$FOREIGN" rm "$aid"
 "$FOREIGN" rm "$sid"
 
+echo "== a corrupt header is reported, never trusted"
+expect 0 "" "$TOOL" create other --capacity 4K # owns semaphore set and queue id 0 in our namespace
+expect 0 "" "$TOOL" create broken --capacity 4K
+expect 0 "" "$TOOL" ls --json
+key=$("$PY" -c "import json; print([x['key'] for x in json.load(open('$T/out')) if x['name'] == 'broken'][0])")
+expect 0 "" "$TOOL" rm broken
+run "$FOREIGN" create "$key" 8192 corrupt broken
+cid=$(cat "$T/out")
+expect 0 "" "$TOOL" ls --json
+py_check "
+b = [x for x in d if x['name'] == 'broken'][0]
+assert b['state'] == 'corrupt' and b['kind'] is None and b['producers'] is None, b
+"
+expect 0 "" "$TOOL" stat broken
+contains "$T/out" "state:        corrupt: SPSC geometry out of range" "stat of a corrupt ring"
+contains "$T/out" "missing (not the ring's)" "stat ignores semaphores that are not the ring's"
+run "$FOREIGN" check "$cid"
+checks=$((checks + 1))
+[ "$rc" = 0 ] || fail "ls/stat changed the corrupt segment: $err"
+expect 1 "broken: cannot open: ring is corrupt" "$TOOL" get broken
+expect 0 "" "$TOOL" rm broken other # ours by magic and name: rm removes it
+[ "$(ipc_count)" = "$before" ] || fail "rm of a corrupt ring left objects"
+
 echo "== rm --stale"
 expect 0 "" "$TOOL" create dead --capacity 4K
 expect 0 "" "$TOOL" create live --capacity 4K
