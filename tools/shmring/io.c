@@ -464,6 +464,8 @@ static int write_all(struct iovec *iov, int cnt, size_t *done)
             cnt--;
         }
         if (cnt > 0) {
+            if (cli_stop) /* a signal cut the write short: do not block again */
+                return -EINTR;
             iov->iov_base = (char *)iov->iov_base + n;
             iov->iov_len -= (size_t)n;
         }
