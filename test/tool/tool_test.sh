@@ -220,6 +220,16 @@ expect 0 "" "$TOOL" rm spsc1 mpmc1 "$weird"
 expect 0 "" "$TOOL" ls --json
 py_check "assert d == [], d"
 [ "$(ipc_count)" = "$before" ] || fail "rm left System V objects"
+# Huge pages: created if the machine has some reserved, else a message that says what is missing.
+run "$TOOL" create huge --capacity 4K --huge
+checks=$((checks + 1))
+if [ "$rc" = 0 ]; then
+    expect 0 "" "$TOOL" stat huge
+    contains "$T/out" "hugepages" "stat shows the huge-page flag"
+    expect 0 "" "$TOOL" rm huge
+elif [ "$rc" != 1 ] || [[ "$err" != *"huge: cannot create"*"nr_hugepages"* ]]; then
+    fail "create --huge: status $rc, stderr: $err"
+fi
 
 echo "== put/get round trips"
 "$PY" - "$T/lines.txt" <<'EOF'
@@ -332,6 +342,8 @@ exec 3>"$T/fifo"
 echo first >&3
 wait_ring sig producers 1
 wait_ring sig consumers 1
+expect 1 "sig: a producer is already attached" "$TOOL" put sig </dev/null
+expect 1 "sig: a consumer is already attached" "$TOOL" get sig
 kill -TERM $putpid
 wait_pid $putpid
 exec 3>&-

@@ -335,7 +335,11 @@ static const char ls_help[] =
     "  -h, --help          this help\n"
     "\n"
     "A '-' means unknown (no permission to read the semaphores, or positions that do not make\n"
-    "sense: the header is not trusted).\n";
+    "sense: the header is not trusted).\n"
+    "\n"
+    "Examples:\n"
+    "  shmring ls\n"
+    "  shmring ls --all --json\n";
 
 static int ls_shown(const struct ring_view *v, int all)
 {
