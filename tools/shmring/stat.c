@@ -129,7 +129,9 @@ static void stat_text(struct ring_view *v)
         return;
     if (spsc)
         printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes\n", v->id.capacity,
-               human_size(v->id.capacity, h, sizeof(h)), v->id.capacity - 2 * SHMRING_REC_HDR);
+               human_size(v->id.capacity, h, sizeof(h)),
+               v->id.capacity - 2 * SHMRING_REC_HDR < SHMRING_SPSC_RECORD_MAX ? v->id.capacity - 2 * SHMRING_REC_HDR
+                                                                              : (uint64_t)SHMRING_SPSC_RECORD_MAX);
     else
         printf("capacity:     %" PRIu64 " slots of %u bytes\n", v->id.capacity, v->id.slot_size);
     printf("flags:        %s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
