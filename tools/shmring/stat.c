@@ -41,8 +41,23 @@ static uint64_t counter_at(const struct ring_view *v, size_t off)
     return LD(*(const uint64_t *)(const void *)((const uint8_t *)v->hdr + off));
 }
 
-static const char *const sem_names[SHMRING_NSEMS] = {"consumer_wake", "producer_wake", "producers", "consumers",
-                                                     "users"};
+/* Names of the semaphores of enum shmring_sem; a semaphore added to the enum later shows as
+ * "semN" until it is named here. */
+static const char *const sem_known[] = {
+    [SHMRING_SEM_CONSUMER_WAKE] = "consumer_wake",
+    [SHMRING_SEM_PRODUCER_WAKE] = "producer_wake",
+    [SHMRING_SEM_PRODUCERS] = "producers",
+    [SHMRING_SEM_CONSUMERS] = "consumers",
+    [SHMRING_SEM_USERS] = "users",
+};
+
+static const char *sem_name(int i, char *buf, size_t cap)
+{
+    if ((size_t)i < sizeof(sem_known) / sizeof(sem_known[0]) && sem_known[i])
+        return sem_known[i];
+    snprintf(buf, cap, "sem%d", i);
+    return buf;
+}
 
 /* One attached process, from an owner word. */
 struct who {
@@ -172,7 +187,7 @@ static void stat_text(struct ring_view *v)
     if (v->sem_ok) {
         printf("semid %d:", v->id.semid);
         for (i = 0; i < SHMRING_NSEMS; i++)
-            printf(" %s=%d", sem_names[i], v->semval[i]);
+            printf(" %s=%d", sem_name(i, h, sizeof(h)), v->semval[i]);
         putchar('\n');
     } else {
         printf("semid %d: %s\n", v->id.semid, v->sem_err == -ENOENT ? "missing (not the ring's)" : shmring_strerror(v->sem_err));
@@ -323,7 +338,7 @@ static void stat_json(struct ring_view *v)
         jw_key(&w, "semid");
         jw_i64(&w, v->id.semid);
         for (i = 0; i < SHMRING_NSEMS; i++) {
-            jw_key(&w, sem_names[i]);
+            jw_key(&w, sem_name(i, t, sizeof(t)));
             jw_i64(&w, v->semval[i]);
         }
         jw_close(&w, '}');
