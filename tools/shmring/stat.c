@@ -49,6 +49,7 @@ static const char *const sem_known[] = {
     [SHMRING_SEM_PRODUCERS] = "producers",
     [SHMRING_SEM_CONSUMERS] = "consumers",
     [SHMRING_SEM_USERS] = "users",
+    [5] = "control", /* SHMRING_SEM_CONTROL, from the control-event layout being merged */
 };
 
 static const char *sem_name(int i, char *buf, size_t cap)
