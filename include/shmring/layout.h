@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "shmring/atomic.h"
+#include "shmring/common.h" /* SHMRING_NAME_MAX */
 
 #define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
 #define SHMRING_ABI_VERSION 1u

@@ -1,0 +1,137 @@
+/* Test helper: a System V segment that is not a shmring (or a shmring of another ABI version), to
+ * check that the `shmring` command lists it as not ours and never touches it.
+ *
+ *   foreign create KEY SIZE [abi | corrupt NAME]
+ *                                   makes a segment on KEY (hex or decimal) filled with a known
+ *                                   pattern, prints its shmid; "abi": the pattern starts with
+ *                                   SHMRING_MAGIC and ABI version 99 (another shmring version);
+ *                                   "corrupt": a header of our ABI named NAME with a broken
+ *                                   geometry and the ids of objects that are not the ring's
+ *   foreign check SHMID             exit 0 if the segment still holds the pattern and is not
+ *                                   marked for removal, 1 otherwise
+ *   foreign rm SHMID                removes it
+ *   foreign pipe                    makes an anonymous ring (shmring_spsc_pipe), prints "ready",
+ *                                   holds it until stdin ends, then closes both ends
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#include "shmring/common.h"
+#include "shmring/layout.h"
+#include "shmring/spsc.h"
+
+enum { PLAIN, OTHER_ABI, CORRUPT };
+
+/* The segment's contents. CORRUPT: a shmring header of our ABI with a capacity that is no power
+ * of two, semaphore and queue ids 0 (somebody else's objects, in a test), and the given name. */
+static void pattern(uint8_t *p, size_t n, int how, const char *name, key_t key)
+{
+    size_t i;
+    uint64_t magic = SHMRING_MAGIC, capacity = 1000, off = SHMRING_HEADER_SIZE;
+    uint32_t version = how == OTHER_ABI ? 99 : SHMRING_ABI_VERSION, kind = SHMRING_KIND_SPSC, k = (uint32_t)key;
+    for (i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 131u + 7u);
+    if (how == PLAIN) {
+        memcpy(p, "NOTARING", 8);
+        return;
+    }
+    memcpy(p + offsetof(struct shmring_header, ident.magic), &magic, 8);
+    memcpy(p + offsetof(struct shmring_header, ident.abi_version), &version, 4);
+    if (how == OTHER_ABI)
+        return;
+    memcpy(p + offsetof(struct shmring_header, ident.kind), &kind, 4);
+    memcpy(p + offsetof(struct shmring_header, ident.capacity), &capacity, 8);
+    memcpy(p + offsetof(struct shmring_header, ident.data_offset), &off, 8);
+    {
+        uint64_t segsz = n;
+        memcpy(p + offsetof(struct shmring_header, ident.segment_size), &segsz, 8);
+    }
+    memset(p + offsetof(struct shmring_header, ident.semid), 0, 8); /* semid, msqid */
+    memset(p + offsetof(struct shmring_header, ident.creator_pid), 0, 4);
+    memcpy(p + offsetof(struct shmring_header, ident.key), &k, 4);
+    memset(p + offsetof(struct shmring_header, ident.reserved0), 0, 4);
+    memset(p + offsetof(struct shmring_header, stats), 0, sizeof(struct shmring_stats));
+    memset(p + offsetof(struct shmring_header, wait), 0, sizeof(struct shmring_wait));
+    memset(p + offsetof(struct shmring_header, subscribers), 0, SHMRING_SUBSCRIBERS * 16);
+    memset(p + offsetof(struct shmring_header, name), 0, SHMRING_NAME_MAX + 1);
+    strncpy((char *)p + offsetof(struct shmring_header, name), name, SHMRING_NAME_MAX);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "create") == 0) {
+        key_t key = (key_t)strtoul(argv[2], NULL, 0);
+        size_t size = (size_t)strtoul(argv[3], NULL, 0);
+        int how = argc > 4 && strcmp(argv[4], "abi") == 0 ? OTHER_ABI : argc > 5 && strcmp(argv[4], "corrupt") == 0 ? CORRUPT : PLAIN;
+        int id = shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);
+        uint8_t *p;
+        if (id < 0) {
+            perror("foreign: shmget");
+            return 1;
+        }
+        p = (uint8_t *)shmat(id, NULL, 0);
+        if (p == (void *)-1) {
+            perror("foreign: shmat");
+            shmctl(id, IPC_RMID, NULL);
+            return 1;
+        }
+        pattern(p, size, how, how == CORRUPT ? argv[5] : "", key);
+        shmdt(p);
+        printf("%d\n", id);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "check") == 0) {
+        int id = atoi(argv[2]);
+        struct shmid_ds ds;
+        uint8_t *p, *want;
+        int ok;
+        if (shmctl(id, IPC_STAT, &ds) != 0 || (ds.shm_perm.mode & SHM_DEST)) {
+            fprintf(stderr, "foreign: segment %d is gone or marked for removal\n", id);
+            return 1;
+        }
+        p = (uint8_t *)shmat(id, NULL, SHM_RDONLY);
+        want = (uint8_t *)malloc(ds.shm_segsz);
+        if (p == (void *)-1 || want == NULL)
+            return 1;
+        {
+            uint32_t version;
+            int how = PLAIN;
+            memcpy(&version, p + offsetof(struct shmring_header, ident.abi_version), 4);
+            if (memcmp(p, "NOTARING", 8) != 0)
+                how = version == 99 ? OTHER_ABI : CORRUPT;
+            pattern(want, ds.shm_segsz, how, (const char *)p + offsetof(struct shmring_header, name),
+                    ds.shm_perm.__key);
+        }
+        ok = memcmp(p, want, ds.shm_segsz) == 0;
+        shmdt(p);
+        free(want);
+        if (!ok)
+            fprintf(stderr, "foreign: segment %d was modified\n", id);
+        return ok ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "pipe") == 0) {
+        struct shmring_spsc *p, *c;
+        char line[64];
+        int err = shmring_spsc_pipe(NULL, &p, &c);
+        if (err) {
+            fprintf(stderr, "foreign: pipe: %s\n", shmring_strerror(err));
+            return 1;
+        }
+        printf("ready\n");
+        fflush(stdout);
+        while (fgets(line, sizeof(line), stdin))
+            ;
+        shmring_spsc_close(p);
+        shmring_spsc_close(c);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "rm") == 0)
+        return shmctl(atoi(argv[2]), IPC_RMID, NULL) == 0 ? 0 : 1;
+    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID | pipe\n");
+    return 2;
+}
