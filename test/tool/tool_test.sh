@@ -10,6 +10,7 @@
 #     ours with --all, refused by stat/rm/get/put, left byte for byte as it was
 #   - rm --stale removes a ring whose producer was killed (and an idle one), leaves a ring in use
 #   - watch --count
+#   - events (lines and --json, types, removal) and send
 # Under `bazel test` the sandbox gives this test its own IPC namespace: at the end nothing may be
 # left in /proc/sysvipc.
 #
@@ -522,6 +523,57 @@ grep -qF "w: reading: ring was removed" "$T/get.err" || fail "get on a removed r
 wait_pid $watchpid
 [ "$wrc" = 0 ] || fail "watch on a removed ring exited $wrc"
 grep -qF "w: ring removed" "$T/watch.err" || fail "watch on a removed ring said: $(cat "$T/watch.err")"
+
+echo "== events and send"
+expect 0 "" "$TOOL" create ev --capacity 64K
+timeout 60 "$TOOL" events ev --count 7 >"$T/events.out" 2>"$T/events.err" &
+evpid=$!
+# The subscription exists once a message reaches somebody.
+for i in $(seq 1 200); do
+    n=$("$TOOL" send ev --code 1 sync 2>/dev/null)
+    [ "$n" = 1 ] && break
+    sleep 0.05
+done
+checks=$((checks + 1))
+[ "$n" = 1 ] || fail "send never reached the events subscriber (last: $n)"
+printf 'one\ntwo\n' | timeout 60 "$TOOL" put ev &
+putpid=$!
+run "$TOOL" get ev --max 2
+wait_pid $putpid
+expect 0 "" "$TOOL" send ev --code 0x2a "hello world"
+wait_pid $evpid
+checks=$((checks + 1))
+[ "$wrc" = 0 ] || fail "events exited $wrc: $(cat "$T/events.err")"
+contains "$T/events.out" "APP       pid" "events shows the sync message"
+contains "$T/events.out" "ATTACH    role producer" "events shows the producer's attach"
+contains "$T/events.out" "ATTACH    role consumer" "events shows the consumer's attach"
+contains "$T/events.out" "EOS" "events shows the end of stream"
+contains "$T/events.out" "code 42 to 0 data hello\\x20world" "events shows the application message"
+# JSON lines, and the removal ends the subscription.
+timeout 60 "$TOOL" events ev --json --type removed,app >"$T/events.json" 2>"$T/events.err" &
+evpid=$!
+for i in $(seq 1 200); do
+    n=$("$TOOL" send ev --code 7 2>/dev/null)
+    [ "$n" = 1 ] && break
+    sleep 0.05
+done
+expect 0 "" "$TOOL" rm ev
+wait_pid $evpid
+checks=$((checks + 1))
+[ "$wrc" = 0 ] || fail "events on a removed ring exited $wrc"
+contains "$T/events.err" "ev: ring removed" "events says the ring was removed"
+checks=$((checks + 1))
+"$PY" -c "
+import json, sys
+evs = [json.loads(l) for l in open('$T/events.json')]
+assert evs[0]['type'] == 'APP' and evs[0]['code'] == 7, evs
+assert evs[-1]['type'] == 'REMOVED', evs
+" || fail "events --json: $(cat "$T/events.json")"
+expect 2 "bad event types" "$TOOL" events ev --type bogus
+expect 2 "missing ring name" "$TOOL" events
+expect 1 "nope: no ring of that name" "$TOOL" send nope hi
+expect 2 "bad pid" "$TOOL" send ev --to -3 hi
+expect 2 "at most 240" "$TOOL" send ev "$(printf '%0241d' 0)"
 
 left=$(ipc_count)
 checks=$((checks + 1))

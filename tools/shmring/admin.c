@@ -14,14 +14,6 @@
 
 #define SHOWN_MAX (4 * SHMRING_NAME_MAX + 8) /* a name with every byte as \xNN */
 
-/* Resets getopt for a subcommand's argv (glibc: optind 0 re-initialises). Options may follow the
- * positional arguments ("create r --capacity 1M"). */
-static void getopt_reset(void)
-{
-    optind = 0;
-    opterr = 0;
-}
-
 /* ------------------------------------------------------------------------------------------- */
 /* create */
 

@@ -36,6 +36,8 @@ int cmd_stat(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_put(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 /* --- util.c ---------------------------------------------------------------------------------- */
 
@@ -46,6 +48,9 @@ extern const char *cli_cmd_name;
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* As cli_err, then "Try 'shmring CMD --help'."; returns EXIT_USAGE. */
 int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Resets getopt for a subcommand's argv (glibc: optind 0 re-initialises; options may follow the
+ * positional arguments, "create r --capacity 1M") and silences getopt's own messages. */
+void getopt_reset(void);
 /* An unknown option or a missing option argument found by getopt (optopt, argv[optind - 1]). */
 int cli_bad_option(char **argv, int c);
 

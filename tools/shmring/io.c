@@ -24,12 +24,6 @@
 #define BATCH_RECORDS 256         /* records written to stdout with one writev */
 #define BATCH_BYTES (1024 * 1024) /* ... or this many bytes */
 
-static void getopt_reset(void)
-{
-    optind = 0;
-    opterr = 0;
-}
-
 /* One attached ring of either kind. */
 struct ring {
     const char *shown; /* the name, for messages */

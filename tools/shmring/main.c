@@ -17,6 +17,8 @@ static const struct cli_cmd commands[] = {
     {"watch", cmd_watch, "show a ring's rates every interval"},
     {"put", cmd_put, "copy stdin into a ring (one record per line, or fixed-size blocks)"},
     {"get", cmd_get, "copy a ring's records to stdout until end of stream"},
+    {"events", cmd_events, "print a ring's control events (attach, detach, eos, peer died, ...)"},
+    {"send", cmd_send, "send an application message on a ring's control channel"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

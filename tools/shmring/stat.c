@@ -16,12 +16,6 @@
 #define LD(p) shmring__load((SHMRING_ATOMIC(uint64_t) *)&(p), relaxed)
 #define LD32(p) shmring__load((SHMRING_ATOMIC(uint32_t) *)&(p), relaxed)
 
-static void getopt_reset(void)
-{
-    optind = 0;
-    opterr = 0;
-}
-
 /* The header's counters, in the order stat prints them. */
 struct counter {
     const char *name;

@@ -318,3 +318,9 @@ void signals_finish(void)
     raise(sig);
     _exit(128 + sig); /* not reached */
 }
+
+void getopt_reset(void)
+{
+    optind = 0;
+    opterr = 0;
+}
