@@ -191,7 +191,8 @@ static int spsc_worker(void *arg)
                 break;
             if (n > r->count - seq)
                 n = (uint32_t)(r->count - seq);
-            SH->batch_n = 0;
+            if (r->victim)
+                SH->batch_n = 0;
             for (i = 0; i < n; i++) {
                 size_t len = sizeof(struct rec) + (size_t)(testutil_rand(&rng) % 300); /* 3 fit in half the ring (else EDEADLK) */
                 void *buf = NULL;
@@ -207,7 +208,8 @@ static int spsc_worker(void *arg)
                     err_msg("spsc reserve_wait: %s", shmring_err_name(err));
                     return 3;
                 }
-                SH->batch_n = i + 1;
+                if (r->victim)
+                    SH->batch_n = i + 1;
                 rec_write(buf, len, r->pid, seq + i, r->victim);
             }
             shmring_spsc_commit(h);
@@ -282,9 +284,11 @@ static int mpmc_worker(void *arg)
                 break;
             if (want > r->count - seq)
                 want = (unsigned)(r->count - seq);
-            SH->claimed = 0;
-            SH->batch_done = 0;
-            SH->batch_n = 0;
+            if (r->victim) { /* the victim's bookkeeping only: other producers run at the same time */
+                SH->claimed = 0;
+                SH->batch_done = 0;
+                SH->batch_n = 0;
+            }
             t0 = testutil_now_ns();
             n = shmring_mpmc_claim_wait(q, want, &c, CALL_TIMEOUT);
             note_call(t0, n);
@@ -296,7 +300,8 @@ static int mpmc_worker(void *arg)
                 err_msg("mpmc claim_wait: %s", shmring_err_name(n));
                 return 3;
             }
-            SH->batch_n = (uint32_t)n;
+            if (r->victim)
+                SH->batch_n = (uint32_t)n;
             for (int i = 0; i < n; i++)
                 rec_write(shmring_mpmc_slot(q, &c, (unsigned)i), shmring_mpmc_slot_size(q), r->pid, seq + (uint64_t)i,
                           r->victim && i == 0);
