@@ -45,7 +45,6 @@ struct shared {
     int claimed;               /* MPMC: the current batch's claim CAS happened */
     uint64_t expect_delivered; /* victim producer: records that must be delivered */
     uint64_t expect_skips;     /* slots the victim held that survivors must skip / free */
-    int target, k, hits;
     int stop_fd;
     struct inflight inf;       /* consumer victim's current batch */
     _Atomic int producers_done;
@@ -58,6 +57,7 @@ struct shared {
 static struct shared *SH;
 static const char *RING;
 static int KIND;
+static int g_target, g_k, g_hits; /* this process's stop point (victims only) */
 
 static void err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err_msg(const char *fmt, ...)
@@ -91,7 +91,7 @@ static void victim_hook(int id)
         else
             SH->inf.released++;
     }
-    if (id != SH->target || ++SH->hits != SH->k)
+    if (id != g_target || ++g_hits != g_k)
         return;
     if (KIND == SHMRING_KIND_SPSC) {
         SH->expect_delivered = SH->committed + (is_commit_point(id) ? SH->batch_n : 0);
@@ -182,8 +182,11 @@ static int spsc_worker(void *arg)
         return 2;
     }
     shmring_spsc_set_spin(h, 100);
-    if (r->victim)
+    if (r->victim) {
+        g_target = r->target;
+        g_k = r->k;
         shmring__test_hook = victim_hook;
+    }
     while (testutil_now_ns() < deadline) {
         if (r->producer) {
             uint32_t n = 1 + (uint32_t)(testutil_rand(&rng) % 3), i;
@@ -272,8 +275,11 @@ static int mpmc_worker(void *arg)
         return 2;
     }
     shmring_mpmc_set_spin(q, 100);
-    if (r->victim)
+    if (r->victim) {
+        g_target = r->target;
+        g_k = r->k;
         shmring__test_hook = victim_hook;
+    }
     while (testutil_now_ns() < deadline) {
         struct shmring_mpmc_span c = {0, 0};
         unsigned want = 1 + (unsigned)(testutil_rand(&rng) % 3);
@@ -391,8 +397,6 @@ static void run_step(const struct step *st)
     cr_assert_not_null(view);
     cr_assert_eq(pipe(fds), 0);
     SH->stop_fd = fds[1];
-    SH->target = st->point;
-    SH->k = st->k;
 
     pv = adv_spawn(worker, &victim);
     ps = adv_spawn(worker, &survivor);
@@ -573,4 +577,99 @@ ParameterizedTestParameters(death_step, mpmc)
 ParameterizedTest(struct step *st, death_step, mpmc, .init = adv_init, .fini = adv_fini, .timeout = 120)
 {
     run_step(st);
+}
+
+/* --- Death during recovery ----------------------------------------------------------------------
+ * Producer A claims slots and dies holding them. Consumer B reaches them, finds A dead and starts
+ * the recovery, and is itself killed right after one of its stores: the CAS that marks A's slot
+ * skipped (ABANDONED, before the skip is counted), the CAS on cons.pos that takes the skipped slot
+ * (SKIP_TAKEN), or the store that frees it (SKIP_FREED). A replacement consumer and a live
+ * producer must carry on: every record of the live producer delivered once, nothing hangs, and the
+ * counters say what happened (a kill between a CAS and its counter leaves one skip uncounted). */
+ParameterizedTestParameters(death_step, mpmc_recovery)
+{
+    static int points[] = {SHMRING__TP_MPMC_ABANDONED, SHMRING__TP_MPMC_SKIP_TAKEN, SHMRING__TP_MPMC_SKIP_FREED};
+    return cr_make_param_array(int, points, 3);
+}
+
+ParameterizedTest(int *point, death_step, mpmc_recovery, .init = adv_init, .fini = adv_fini, .timeout = 120)
+{
+    struct shmring_config cfg;
+    const struct shmring_header *view;
+    struct role a = {1, 0, UINT64_MAX, 1, SHMRING__TP_MPMC_CLAIM_CAS, 1, 0};
+    struct role b = {0, 0, 0, 1, *point, 1, 0};
+    struct role p = {1, 1, N_SURVIVOR, 0, 0, 0, 0};
+    struct role c = {0, 2, 0, 0, 0, 0, 0};
+    const struct shmring_participant *t;
+    uint64_t held = 0, pskips, cskips, missing = 0, extra = 0;
+    pid_t pa, pb, pp, pc;
+    int fds[2], rc;
+    char name[64];
+
+    KIND = SHMRING_KIND_MPMC;
+    SH = adv_shared(sizeof(*SH));
+    snprintf(name, sizeof(name), "%s", testutil_name("recov"));
+    RING = name;
+    shmring_config_init(&cfg);
+    cfg.capacity = 8;
+    cfg.slot_size = 64;
+    cfg.start_position = UINT64_MAX - 5;
+    adv_assert_rc(shmring_mpmc_create(name, &cfg), 0, "create");
+    view = adv_observe(name);
+    cr_assert_not_null(view);
+    cr_assert_eq(pipe(fds), 0);
+    SH->stop_fd = fds[1];
+    t = (const struct shmring_participant *)(const void *)((const uint8_t *)view + SHMRING_HEADER_SIZE);
+
+    pa = adv_spawn(mpmc_worker, &a);
+    cr_assert_eq(adv_read_byte(fds[0], 10 * ADV_SEC), 's', "producer A did not claim");
+    for (unsigned i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++)
+        if (SHMRING_OWNER_PID(ADV_LOAD(t[i].owner)) == pa)
+            held = __atomic_load_n((const uint32_t *)&t[i].intent_n, __ATOMIC_ACQUIRE);
+    cr_assert_gt(held, 0);
+    cr_assert_eq(adv_kill(pa), 128 + SIGKILL);
+
+    pp = adv_spawn(mpmc_worker, &p);
+    pb = adv_spawn(mpmc_worker, &b);
+    cr_assert_eq(adv_read_byte(fds[0], 10 * ADV_SEC), 's', "consumer B never reached test point %d", *point);
+    cr_assert_eq(adv_kill(pb), 128 + SIGKILL);
+    pc = adv_spawn(mpmc_worker, &c);
+    rc = adv_join(pp, 30 * ADV_SEC);
+    cr_assert_eq(rc, 0, "the live producer ended with %d (hung on a slot the dead consumer left?): %s", rc,
+                 SH->first_error);
+    atomic_store(&SH->producers_done, 1);
+    rc = adv_join(pc, 30 * ADV_SEC);
+    cr_assert_eq(rc, 0, "the replacement consumer ended with %d: %s", rc, SH->first_error);
+    cr_assert_eq(atomic_load(&SH->bad), 0, "%s", SH->first_error);
+    cr_assert_eq(atomic_load(&SH->timeouts), 0, "%" PRIu64 " blocking calls timed out", atomic_load(&SH->timeouts));
+    for (uint64_t s = 0; s < MAX_SEQ; s++) {
+        uint8_t v = atomic_load(&SH->seen[1][s]);
+        if (s < N_SURVIVOR && v != 1)
+            missing++;
+        if (s >= N_SURVIVOR && v)
+            extra++;
+        if (atomic_load(&SH->seen[0][s]))
+            extra++; /* A published nothing */
+    }
+    cr_assert_eq(missing, 0, "%" PRIu64 " records of the live producer lost", missing);
+    cr_assert_eq(extra, 0, "records delivered that nobody published");
+    pskips = ADV_LOAD(view->stats.producer_skips);
+    cskips = ADV_LOAD(view->stats.consumer_skips);
+    if (*point == SHMRING__TP_MPMC_ABANDONED)
+        cr_assert_eq(pskips, held - 1, "producer_skips %" PRIu64 ", A held %" PRIu64 " (one CAS done, not counted)",
+                     pskips, held);
+    else
+        cr_assert_eq(pskips, held, "producer_skips %" PRIu64 ", A held %" PRIu64, pskips, held);
+    cr_assert_eq(cskips, *point == SHMRING__TP_MPMC_SKIP_TAKEN ? 1u : 0u,
+                 "consumer_skips %" PRIu64 " (B died holding a skipped slot: %s)", cskips,
+                 *point == SHMRING__TP_MPMC_SKIP_TAKEN ? "yes" : "no");
+    cr_log_info("recovery killed at point %d: A held %" PRIu64 " slots; skips %" PRIu64 "/%" PRIu64
+                "; %u records of the live producer delivered once",
+                *point, held, pskips, cskips, N_SURVIVOR);
+    shmdt((const void *)view);
+    close(fds[0]);
+    close(fds[1]);
+    adv_assert_rc(shmring_unlink(name), 0, "unlink");
+    munmap(SH, sizeof(*SH));
+    adv_assert_no_ipc();
 }
