@@ -186,7 +186,17 @@ struct pair {
     _Atomic uint64_t produced, consumed, bad, slow, idrm, epipe, reopen, other, other_code;
     _Atomic uint64_t max_call_ns;
     _Atomic uint64_t churn_ops;
+    _Atomic int where_taken;
+    char where[128]; /* the first unexpected error: who got it */
 };
+
+static void pair_other(struct pair *P, int err, const char *who)
+{
+    atomic_fetch_add(&P->other, 1);
+    atomic_store(&P->other_code, (uint64_t)-err);
+    if (atomic_exchange(&P->where_taken, 1) == 0)
+        snprintf(P->where, sizeof(P->where), "%s: %s", who, shmring_err_name(err));
+}
 
 static void pair_note(struct pair *P, int64_t t0, long rc)
 {
@@ -199,10 +209,8 @@ static void pair_note(struct pair *P, int64_t t0, long rc)
         atomic_fetch_add(&P->idrm, 1);
     else if (rc == -EPIPE)
         atomic_fetch_add(&P->epipe, 1);
-    else if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN) {
-        atomic_fetch_add(&P->other, 1);
-        atomic_store(&P->other_code, (uint64_t)-rc);
-    }
+    else if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN)
+        pair_other(P, (int)rc, "a pair's blocking call");
 }
 
 /* One side of the pair: streams (or drains) checked records; on -EIDRM closes and reopens (the
@@ -223,10 +231,8 @@ static int pair_side(struct pair *P, int producer)
                           : shmring_mpmc_open(P->name, producer ? SHMRING_PRODUCER : SHMRING_CONSUMER, &q);
             if (err) {
                 /* Removed and not yet re-created, or the old holder of the role is still there. */
-                if (err != -ENOENT && err != -EBUSY && err != -EIDRM) {
-                    atomic_fetch_add(&P->other, 1);
-                    atomic_store(&P->other_code, (uint64_t)-err);
-                }
+                if (err != -ENOENT && err != -EBUSY && err != -EIDRM)
+                    pair_other(P, err, "a pair's open");
                 adv_sleep_ns(ADV_MS);
                 continue;
             }
@@ -297,16 +303,12 @@ static int churner(void *arg)
         int err;
         if (what == 0) {
             err = shmring_unlink(P->name);
-            if (err && err != -ENOENT && err != -EBUSY) {
-                atomic_fetch_add(&P->other, 1);
-                atomic_store(&P->other_code, (uint64_t)-err);
-            }
+            if (err && err != -ENOENT && err != -EBUSY)
+                pair_other(P, err, "churn unlink");
             adv_sleep_ns((int64_t)(testutil_rand(&rng) % 3) * ADV_MS);
             err = create_ring(P->name, P->kind);
-            if (err && err != -EEXIST) {
-                atomic_fetch_add(&P->other, 1);
-                atomic_store(&P->other_code, (uint64_t)-err);
-            }
+            if (err && err != -EEXIST)
+                pair_other(P, err, "churn create");
         } else {
             enum shmring_role role = what & 1 ? SHMRING_PRODUCER : SHMRING_CONSUMER;
             if (P->kind == SHMRING_KIND_SPSC) {
@@ -357,8 +359,8 @@ static void unlink_under_traffic(int kind)
     cr_assert_eq(adv_join(pp, 20 * ADV_SEC), 0, "the producer did not end cleanly (crash or hang)");
     cr_assert_eq(adv_join(pc, 20 * ADV_SEC), 0, "the consumer did not end cleanly (crash or hang)");
     cr_assert_eq(atomic_load(&P->bad), 0, "%llu bad records", (unsigned long long)atomic_load(&P->bad));
-    cr_assert_eq(atomic_load(&P->other), 0, "unexpected error %s (%llu times)",
-                 shmring_err_name(-(int)atomic_load(&P->other_code)), (unsigned long long)atomic_load(&P->other));
+    cr_assert_eq(atomic_load(&P->other), 0, "unexpected errors: %llu; the first: %s",
+                 (unsigned long long)atomic_load(&P->other), P->where);
     cr_assert_eq(atomic_load(&P->slow), 0, "%llu calls took longer than their timeout + 1 s (max %.0f ms)",
                  (unsigned long long)atomic_load(&P->slow), (double)atomic_load(&P->max_call_ns) / ADV_MS);
     cr_log_info("%s: %llu churn operations; pair moved %llu records, saw EIDRM %llu, EPIPE %llu, reopened %llu; max call %.0f ms",
@@ -425,8 +427,8 @@ static void removed_underneath(const struct rm_case *rc)
     cr_assert_eq(adv_join(pp, 20 * ADV_SEC), 0, "the producer did not end cleanly (crash or hang)");
     cr_assert_eq(adv_join(pc, 20 * ADV_SEC), 0, "the consumer did not end cleanly (crash or hang)");
     cr_assert_eq(atomic_load(&P->bad), 0, "%llu bad records", (unsigned long long)atomic_load(&P->bad));
-    cr_assert_eq(atomic_load(&P->other), 0, "unexpected error %s (%llu times)",
-                 shmring_err_name(-(int)atomic_load(&P->other_code)), (unsigned long long)atomic_load(&P->other));
+    cr_assert_eq(atomic_load(&P->other), 0, "unexpected errors: %llu; the first: %s",
+                 (unsigned long long)atomic_load(&P->other), P->where);
     cr_assert_eq(atomic_load(&P->slow), 0, "%llu calls took longer than their timeout + 1 s (max %.0f ms)",
                  (unsigned long long)atomic_load(&P->slow), (double)atomic_load(&P->max_call_ns) / ADV_MS);
     if (rc->object == 1)
