@@ -179,6 +179,7 @@ static int free_abandoned(struct shmring_mpmc *q, uint64_t pos, int producer_sid
         /* Pairs with the acquire load in shmring__mpmc_claim(): consumers see "skipped". */
         if (!shmring__cas(&s->seq, &seq, pos + 2, acq_rel, relaxed))
             return 0;
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_ABANDONED);
         shmring__fetch_add(&q->hdr->stats.producer_skips, 1, relaxed);
         return 1;
     }
@@ -187,6 +188,7 @@ static int free_abandoned(struct shmring_mpmc *q, uint64_t pos, int producer_sid
     /* Pairs with the acquire load in a producer's claim: the slot is free for the next lap. */
     if (!shmring__cas(&s->seq, &seq, pos + q->capacity, acq_rel, relaxed))
         return 0;
+    SHMRING__TEST_POINT(SHMRING__TP_MPMC_ABANDONED);
     shmring__fetch_add(&q->hdr->stats.consumer_skips, 1, relaxed);
     return 1;
 }
@@ -249,7 +251,9 @@ int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos)
         shmring__store(&q->self->intent_n, 0, relaxed);
         return 0;
     }
+    SHMRING__TEST_POINT(SHMRING__TP_MPMC_SKIP_TAKEN);
     shmring__store(&shmring__mpmc_at(q, pos)->seq, pos + q->capacity, release);
+    SHMRING__TEST_POINT(SHMRING__TP_MPMC_SKIP_FREED);
     shmring__mpmc_after_publish(q, &q->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
     return 1;
 }

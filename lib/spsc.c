@@ -347,6 +347,7 @@ static int publish_pad(struct shmring_spsc *r, uint64_t pad)
     shmring__store(SHMRING__U64_AT(r->data + ((r->tail + pad) & r->mask)), 0, relaxed);
     /* Pairs with the acquire load in shmring_spsc_peek(), like a commit. */
     shmring__store(SHMRING__U64_AT(r->data + (r->tail & r->mask)), SHMRING_REC_WORD(SHMRING_REC_PAD, pad), release);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_PAD);
     r->tail += pad;
     shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
     shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);

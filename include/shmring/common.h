@@ -91,6 +91,44 @@ const char *shmring_strerror(int err);
 /* The symbolic name of a code ("EAGAIN", ...), or "UNKNOWN". Thread-safe; never returns NULL. */
 const char *shmring_err_name(int err);
 
+/* Test points (test builds only). The rings' operations call SHMRING__TEST_POINT(id) right after
+ * each store to shared memory (and after each claim/take CAS), so that adversarial tests can stop
+ * or kill a process at exactly that step (test/adversarial/). In a normal build the macro expands
+ * to nothing and the code is unchanged; a build with SHMRING_TEST_POINTS defined (the Bazel target
+ * //:shmring_testpoints, for tests only) calls shmring__test_hook(id) when a test has set it. */
+enum shmring__test_point_id {
+    SHMRING__TP_SPSC_PLACE = 1,       /* reserve: header word(s) and the zero word after the record stored */
+    SHMRING__TP_SPSC_COMMIT_WORD,     /* commit: the first header word released (records committed) */
+    SHMRING__TP_SPSC_COMMIT_POS,      /* commit: prod.pos stored */
+    SHMRING__TP_SPSC_COMMIT_COUNT,    /* commit: prod.count stored */
+    SHMRING__TP_SPSC_PAD,             /* reserve slow path: a padding record published on its own */
+    SHMRING__TP_SPSC_RELEASE_POS,     /* release: cons.pos stored (records freed) */
+    SHMRING__TP_SPSC_RELEASE_COUNT,   /* release: cons.count stored */
+    SHMRING__TP_MPMC_INTENT_N,        /* claim/take: intent_n stored */
+    SHMRING__TP_MPMC_INTENT_POS,      /* claim/take: intent_pos stored */
+    SHMRING__TP_MPMC_CLAIM_CAS,       /* claim/take: the side's position CAS succeeded */
+    SHMRING__TP_MPMC_CLAIM_LOST,      /* claim/take: lost the CAS, intent_n cleared */
+    SHMRING__TP_MPMC_PUBLISH_LEN,     /* publish: a slot's length stored */
+    SHMRING__TP_MPMC_PUBLISH_SEQ,     /* publish: a slot's sequence released (record committed) */
+    SHMRING__TP_MPMC_RELEASE_SEQ,     /* release: a slot's sequence handed to the next lap */
+    SHMRING__TP_MPMC_SKIP_TAKEN,      /* a consumer took a skipped slot (cons.pos CAS) */
+    SHMRING__TP_MPMC_SKIP_FREED,      /* ... and freed it for the next lap */
+    SHMRING__TP_MPMC_ABANDONED,       /* recovery: a dead holder's slot freed (sequence CAS) */
+    SHMRING__TP_COUNT
+};
+#ifdef SHMRING_TEST_POINTS
+extern void (*volatile shmring__test_hook)(int id);
+static inline void shmring__test_point(int id)
+{
+    void (*hook)(int) = shmring__test_hook;
+    if (hook)
+        hook(id);
+}
+#define SHMRING__TEST_POINT(id) shmring__test_point(id)
+#else
+#define SHMRING__TEST_POINT(id) ((void)0)
+#endif
+
 /* Removes the ring called `name`, of any kind: its segment (freed by the kernel once the last
  * process detaches), its semaphore set and its message queue (at once: processes waiting on them
  * get -EIDRM). Attached processes keep their mapping, so nobody reads unmapped memory.

@@ -180,8 +180,11 @@ static SHMRING__ALWAYS_INLINE int shmring__mpmc_claim(struct shmring_mpmc *q, SH
         /* Say what we claim before we claim it: the CAS's release orders these stores before
          * anyone who sees the new position (survivors judging a stuck slot read them). */
         shmring__store(&q->self->intent_n, n, relaxed);
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_INTENT_N);
         shmring__store(&q->self->intent_pos, pos, relaxed);
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_INTENT_POS);
         if (shmring__cas(side, &pos, pos + n, acq_rel, relaxed)) {
+            SHMRING__TEST_POINT(SHMRING__TP_MPMC_CLAIM_CAS);
             c->pos = pos;
             c->n = n;
             q->held = n;
@@ -191,6 +194,7 @@ static SHMRING__ALWAYS_INLINE int shmring__mpmc_claim(struct shmring_mpmc *q, SH
         /* Lost the race: we hold nothing, so say so before we rescan from the side's current
          * value (now in pos) and perhaps return empty-handed. */
         shmring__store(&q->self->intent_n, 0, relaxed);
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_CLAIM_LOST);
     }
 }
 
@@ -227,8 +231,10 @@ static inline void shmring_mpmc_publish(struct shmring_mpmc *q, const struct shm
         struct shmring_mpmc_slot_hdr *s = shmring__mpmc_at(q, c->pos + i);
         uint32_t len = lens ? lens[i] : q->slot_size;
         s->len = len < q->slot_size ? len : q->slot_size;
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_PUBLISH_LEN);
         /* Publishes the record: pairs with the acquire load in shmring__mpmc_claim() (take). */
         shmring__store(&s->seq, c->pos + i + 1, release);
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_PUBLISH_SEQ);
     }
     q->held = 0;
     shmring__mpmc_after_publish(q, &q->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
@@ -292,6 +298,7 @@ static inline void shmring_mpmc_release(struct shmring_mpmc *q, const struct shm
     for (i = 0; i < c->n; i++) {
         /* Hands the slot to the next lap's producer: pairs with the acquire load in claim. */
         shmring__store(&shmring__mpmc_at(q, c->pos + i)->seq, c->pos + i + q->capacity, release);
+        SHMRING__TEST_POINT(SHMRING__TP_MPMC_RELEASE_SEQ);
     }
     q->held = 0;
     shmring__mpmc_after_publish(q, &q->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);

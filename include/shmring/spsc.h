@@ -155,6 +155,7 @@ static inline void *shmring__spsc_place(struct shmring_spsc *r, uint64_t pad, ui
      * each commit, to keep this store off the record's path, doubled the producer's instructions
      * and gained nothing measurable in the ping-pong: bench notes in the README.) */
     shmring__store(SHMRING__U64_AT(r->data + ((pos + size) & r->mask)), 0, relaxed);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_PLACE);
     r->tail = pos + size;
     r->pend_count++;
     return r->data + (pos & r->mask) + SHMRING_REC_HDR;
@@ -201,12 +202,15 @@ static inline unsigned shmring_spsc_commit(struct shmring_spsc *r)
     /* Publishes the records' headers and payloads: pairs with the acquire load in
      * shmring_spsc_peek(). */
     shmring__store(SHMRING__U64_AT(r->data + (r->pend_pos & r->mask)), r->pend_word, release);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_COMMIT_WORD);
     r->pend_word = 0;
     r->pend_count = 0;
     r->committed += n;
     /* For the tools and for a later producer's recovery only: nobody waits on these. */
     shmring__store(&r->hdr->prod.pos, r->tail, relaxed);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_COMMIT_POS);
     shmring__store(&r->hdr->prod.count, r->committed, relaxed);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_COMMIT_COUNT);
     shmring__spsc_after_publish(r, &r->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
     return n;
 }
@@ -250,7 +254,9 @@ static inline unsigned shmring_spsc_release(struct shmring_spsc *r)
     /* Hands the space back: pairs with the acquire load of cons.pos in the producer, so our reads
      * of these records happen before it overwrites them. */
     shmring__store(&r->hdr->cons.pos, r->head, release);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_RELEASE_POS);
     shmring__store(&r->hdr->cons.count, r->released, relaxed);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_RELEASE_COUNT);
     shmring__spsc_after_publish(r, &r->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
     return n;
 }
