@@ -82,8 +82,11 @@ static int looks_half_made(const struct shmring_header *hdr)
     static const uint8_t zero[SHMRING_HEADER_SIZE];
     if (shmring__load(&hdr->ident.magic, acquire) != 0)
         return 0;
-    /* The creator's first store, one aligned word: the mark, or (dead before it) all zero. */
-    return hdr->ident.building == SHMRING_BUILDING_MARK || memcmp(hdr, zero, sizeof(zero)) == 0;
+    /* The creator's first store, one aligned word: the mark, or (dead before it) all zero. A live
+     * creator may store the mark between our two looks: if anything is non-zero, the mark (its
+     * first store) is there by now, so look at it once more. */
+    return hdr->ident.building == SHMRING_BUILDING_MARK || memcmp(hdr, zero, sizeof(zero)) == 0 ||
+           shmring__load((const SHMRING_ATOMIC(uint64_t) *)&hdr->ident.building, relaxed) == SHMRING_BUILDING_MARK;
 }
 
 static int remove_leftovers(key_t key, int ours);
@@ -415,6 +418,15 @@ int shmring_unlink(const char *name)
     if (err)
         return err;
     magic = shmring__load(&hdr->ident.magic, acquire);
+    if (magic == 0) {
+        /* Being created: give a live creator the time an opener gives it to publish. */
+        int64_t deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
+        while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0 && shmring__pid_alive(ds.shm_cpid, 0) &&
+               shmring__now_ns() < deadline)
+            usleep(1000);
+        if (magic == 0)
+            magic = shmring__load(&hdr->ident.magic, acquire); /* published just before it exited? */
+    }
     if (magic == 0 && looks_half_made(hdr)) {
         /* Half made: ours to remove only if its creator is dead. */
         err = shmring__pid_alive(ds.shm_cpid, 0) ? -EBUSY : 0;
@@ -428,6 +440,13 @@ int shmring_unlink(const char *name)
     if (err) {
         shmdt(hdr);
         return err;
+    }
+    /* Only the owner, the creator or a privileged process may remove System V objects: refuse
+     * before marking the ring removed (a refused unlink must leave the ring as it was). Root is
+     * taken as privileged (CAP_IPC_OWNER); the kernel has the last word below. */
+    if (geteuid() != 0 && geteuid() != ds.shm_perm.uid && geteuid() != ds.shm_perm.cuid) {
+        shmdt(hdr);
+        return -EPERM;
     }
     /* Mark it first, so an attached process that looks at the state knows why. */
     if (magic != 0)
