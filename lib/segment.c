@@ -365,9 +365,16 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
         err = -EUCLEAN;
         goto fail;
     }
-    if (!msq_is_ours(id->msqid, (key_t)id->key)) {
-        err = errno == EACCES ? -EACCES : -EUCLEAN;
-        goto fail;
+    {
+        struct msqid_ds mds;
+        if (msgctl(id->msqid, IPC_STAT, &mds) != 0) {
+            err = errno == EACCES ? -EACCES : -ENOENT; /* removed underneath us (an unlink under way) */
+            goto fail;
+        }
+        if (mds.msg_perm.__key != (key_t)id->key) {
+            err = -EUCLEAN;
+            goto fail;
+        }
     }
     *out = hdr;
     *out_size = ds.shm_segsz;
