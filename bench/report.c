@@ -105,9 +105,8 @@ void report_table(const struct results *rs, FILE *f)
         if (r->workload != W_PACED)
             continue;
         if (!any++)
-            fprintf(f, "\npaced stream, ns from the   size  rate  offered M/s     p50      p90      p99    p99.9"
-                       "        max      count  sys/msg  csw/msg\n"
-                       "  scheduled send time\n");
+            fprintf(f, "\npaced stream latency, ns    size  rate  offered M/s     p50      p90      p99    p99.9"
+                       "        max      count  sys/msg  csw/msg\n");
         fmt_size(r->size, sz, sizeof(sz));
         fmt_sys(r, sys, sizeof(sys));
         fmt_csw(r, csw, sizeof(csw));
@@ -124,7 +123,10 @@ void report_table(const struct results *rs, FILE *f)
                 "(getrusage, voluntary + involuntary). semop/M: semaphore operations per million records.\n"
                 "cl-probe: p50/p99 ns of a cache-line ping-pong between the same two processes just before the\n"
                 "measurement. Percentiles from a log-linear histogram (upper bound of the bucket, within 1.6%%).\n"
-                "*-sleep ping-pong: %.0f us idle between round trips (the low-rate case), spin %u.\n",
+                "*-sleep ping-pong: %.0f us idle between round trips (the low-rate case), spin %u.\n"
+                "paced: one record per send at rate%% of the maximum measured first; latency from each record's\n"
+                "scheduled send time to its arrival (a stall delays every record after it: no coordinated\n"
+                "omission); offered / M/s: records per second offered / received.\n",
                 rs->o->gap_us, rs->o->spin);
 }
 
@@ -228,7 +230,7 @@ static int targets(const struct results *rs, struct target *t, int max)
         uint64_t best = UINT64_MAX;
         for (i = TP_PIPE; i <= TP_SHMSEM; i++) {
             const struct result *x = find(rs, i, W_PINGPONG, 64);
-            if (x && P(x->lat, 50) < best) {
+            if (x && x->lat->count > 0 && P(x->lat, 50) < best) {
                 best = P(x->lat, 50);
                 best_tp = i;
             }

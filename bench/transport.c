@@ -766,6 +766,8 @@ static int mpmc_send_batch(struct tp *t, uint64_t seq0, unsigned n)
     struct shmring_mpmc_span c = {0, 0};
     int got;
     unsigned i;
+    if (n > shmring_mpmc_capacity(q)) /* a claim asks for at most the whole ring */
+        n = (unsigned)shmring_mpmc_capacity(q);
     for (;;) {
         if (t->conf.sleep) {
             got = shmring_mpmc_claim_wait(q, n, &c, WAIT_SLICE_NS);
@@ -797,17 +799,19 @@ static int mpmc_recv_batch(struct tp *t, uint64_t *expect, uint64_t *sum, int *s
     struct shmring_mpmc *q = t->mp[0][1];
     struct shmring_mpmc_span c = {0, 0};
     int got, err = 0;
-    unsigned i;
+    unsigned i, want = t->conf.batch;
+    if (want > shmring_mpmc_capacity(q))
+        want = (unsigned)shmring_mpmc_capacity(q);
     for (;;) {
         if (t->conf.sleep) {
-            got = shmring_mpmc_take_wait(q, t->conf.batch, &c, WAIT_SLICE_NS);
+            got = shmring_mpmc_take_wait(q, want, &c, WAIT_SLICE_NS);
             if (got == -ETIMEDOUT) {
                 if (g_stop)
                     return -EINTR;
                 continue;
             }
         } else {
-            got = shmring_mpmc_take(q, t->conf.batch, &c);
+            got = shmring_mpmc_take(q, want, &c);
             if (got == -EAGAIN) {
                 if (relax())
                     return -EINTR;
