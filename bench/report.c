@@ -455,6 +455,14 @@ int report_plots(const struct results *rs, const char *dir)
         return -1;
     fprintf(g, "# Made by shmring_bench --plot (%s); run `gnuplot plots.gp` in this directory to redraw.\n", rs->when);
     fprintf(g, "cd '%s'\nset terminal pngcairo size 1000,640 font ',10'\nset grid\nset key outside right\n", dir);
+    /* One colour per transport, the same in every plot (line type = transport index + 1). */
+    {
+        static const char *const colours[TP_COUNT] = {"#000000", "#7f7f7f", "#d62728", "#ff9896", "#1f77b4",
+                                                      "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#8c564b",
+                                                      "#e377c2", "#bcbd22"};
+        for (tp = 0; tp < TP_COUNT; tp++)
+            fprintf(g, "set linetype %d lc rgb '%s' lw 2 pt %d\n", tp + 1, colours[tp], tp % 7 + 1);
+    }
 
     /* Latency CDF per transport (ping-pong, one size). */
     n = 0;
@@ -470,8 +478,8 @@ int report_plots(const struct results *rs, const char *dir)
             fclose(g);
             return -1;
         }
-        fprintf(g, "%s'cdf_%s.dat' using 1:2 with steps lw 2 title '%s'", n++ ? ", \\\n     " : "", tp_name(r),
-                tp_name(r));
+        fprintf(g, "%s'cdf_%s.dat' using 1:2 with steps lt %d title '%s'", n++ ? ", \\\n     " : "", tp_name(r),
+                r->tp + 1, tp_name(r));
     }
     if (n == 0)
         fputs("NaN notitle", g);
@@ -519,8 +527,8 @@ int report_plots(const struct results *rs, const char *dir)
                 fclose(g);
                 return -1;
             }
-            fprintf(g, "%s'%s_%s.dat' using 1:2 with linespoints lw 2 title '%s'", n++ ? ", \\\n     " : "",
-                    workload_names[wl], transports[tp].name, transports[tp].name);
+            fprintf(g, "%s'%s_%s.dat' using 1:2 with linespoints lt %d title '%s'", n++ ? ", \\\n     " : "",
+                    workload_names[wl], transports[tp].name, tp + 1, transports[tp].name);
         }
         if (n == 0)
             fputs("NaN notitle", g);
