@@ -242,6 +242,8 @@ struct result {
     int syscalls_counted; /* 1: counted call by call (kernel transports); 0: semops from the ring counters */
     double csw;         /* context switches per message, both processes (getrusage, voluntary + involuntary) */
     double semops_per_m; /* shmring: semaphore operations per million messages */
+    double cpu_share;   /* CPU time both processes got / (2 x wall time), < 0 unknown: 1.0 = two whole
+                           CPUs (spinning); well below 1 for spinners = other load took the CPUs */
     uint64_t probe_p50, probe_p99; /* the cache-line probe just before this measurement (ns) */
 };
 

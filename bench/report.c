@@ -43,6 +43,14 @@ static void fmt_csw(const struct result *r, char *buf, size_t cap)
         snprintf(buf, cap, "%.3g", r->csw);
 }
 
+static void fmt_cpu(const struct result *r, char *buf, size_t cap)
+{
+    if (r->cpu_share < 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.0f%%", r->cpu_share * 100);
+}
+
 static void fmt_probe(const struct result *r, char *buf, size_t cap)
 {
     if (r->probe_p50 == 0)
@@ -56,7 +64,7 @@ static void fmt_probe(const struct result *r, char *buf, size_t cap)
 void report_table(const struct results *rs, FILE *f)
 {
     int i, any;
-    char sz[16], sys[24], csw[24], probe[32];
+    char sz[16], sys[24], csw[24], probe[32], cpu[16];
 
     any = 0;
     for (i = 0; i < rs->n; i++) {
@@ -65,16 +73,17 @@ void report_table(const struct results *rs, FILE *f)
             continue;
         if (!any++)
             fprintf(f, "\nping-pong round trip, ns    size      p50      p90      p99    p99.9        max      count"
-                       "  sys/msg  csw/msg  cl-probe\n");
+                       "  sys/msg  csw/msg  cpu  cl-probe\n");
         fmt_size(r->size, sz, sizeof(sz));
         fmt_sys(r, sys, sizeof(sys));
         fmt_csw(r, csw, sizeof(csw));
         fmt_probe(r, probe, sizeof(probe));
+        fmt_cpu(r, cpu, sizeof(cpu));
         fprintf(f, "  %-24s %6s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64
-                   " %8s %8s  %s\n",
+                   " %8s %8s %4s  %s\n",
                 r->tp == TP_CACHELINE ? "cacheline (floor)" : tp_name(r), r->tp == TP_CACHELINE ? "64" : sz,
                 P(r->lat, 50), P(r->lat, 90), P(r->lat, 99), P(r->lat, 99.9), r->lat->max, r->lat->count, sys, csw,
-                probe);
+                cpu, probe);
     }
     any = 0;
     for (i = 0; i < rs->n; i++) {
@@ -83,20 +92,21 @@ void report_table(const struct results *rs, FILE *f)
             continue;
         if (!any++)
             fprintf(f, "\none-way stream              size    M rec/s       GB/s    records  sys/msg  csw/msg"
-                       "  semop/M  cl-probe\n");
+                       "  semop/M  cpu  cl-probe\n");
         fmt_size(r->size, sz, sizeof(sz));
         fmt_sys(r, sys, sizeof(sys));
         fmt_csw(r, csw, sizeof(csw));
         fmt_probe(r, probe, sizeof(probe));
+        fmt_cpu(r, cpu, sizeof(cpu));
         {
             char semops[24];
             if (r->semops_per_m < 0)
                 snprintf(semops, sizeof(semops), "-");
             else
                 snprintf(semops, sizeof(semops), "%.0f", r->semops_per_m);
-            fprintf(f, "  %-24s %6s %10.2f %10.3f %10" PRIu64 " %8s %8s %8s  %s\n",
+            fprintf(f, "  %-24s %6s %10.2f %10.3f %10" PRIu64 " %8s %8s %8s %4s  %s\n",
                     r->tp == TP_MEMCPY ? "memcpy (floor, 1 core)" : tp_name(r), sz, r->mrps, r->gbps, r->msgs, sys,
-                    csw, semops, probe);
+                    csw, semops, cpu, probe);
         }
     }
     any = 0;
@@ -121,6 +131,8 @@ void report_table(const struct results *rs, FILE *f)
                 "by call; * = shmring: semaphore operations (sleeps + wake-ups) from the rings' own counters, the\n"
                 "only system calls its data path makes. csw/msg: context switches per message, both processes\n"
                 "(getrusage, voluntary + involuntary). semop/M: semaphore operations per million records.\n"
+                "cpu: CPU time the two processes got / (2 x wall time); 100%% for two spinning sides on an idle\n"
+                "machine (memcpy: one process, 50%%), lower when other load took the CPUs (then throughput is low).\n"
                 "cl-probe: p50/p99 ns of a cache-line ping-pong between the same two processes just before the\n"
                 "measurement. Percentiles from a log-linear histogram (upper bound of the bucket, within 1.6%%).\n"
                 "*-sleep ping-pong: %.0f us idle between round trips (the low-rate case), spin %u.\n"
@@ -287,7 +299,7 @@ int report_csv(const struct results *rs, const char *path)
     if (f == NULL)
         return -1;
     fprintf(f, "transport,workload,size,rate_pct,offered_rps,count,seconds,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,"
-               "mrps,gbps,syscalls_per_msg,syscalls_source,csw_per_msg,semops_per_million,probe_p50_ns,probe_p99_ns\n");
+               "mrps,gbps,syscalls_per_msg,syscalls_source,csw_per_msg,semops_per_million,cpu_share,probe_p50_ns,probe_p99_ns\n");
     for (i = 0; i < rs->n; i++) {
         const struct result *r = &rs->r[i];
         fprintf(f, "%s,%s,%u,%d,%.0f,%" PRIu64 ",%.6f,", tp_name(r), workload_names[r->workload], r->size,
@@ -308,6 +320,10 @@ int report_csv(const struct results *rs, const char *path)
             fputs(",", f);
         if (r->semops_per_m >= 0)
             fprintf(f, "%.1f,", r->semops_per_m);
+        else
+            fputs(",", f);
+        if (r->cpu_share >= 0)
+            fprintf(f, "%.3f,", r->cpu_share);
         else
             fputs(",", f);
         fprintf(f, "%" PRIu64 ",%" PRIu64 "\n", r->probe_p50, r->probe_p99);
@@ -362,6 +378,8 @@ int report_json(const struct results *rs, const char *path)
             json_num(f, "csw_per_msg", r->csw, 0);
         if (r->semops_per_m >= 0)
             json_num(f, "semops_per_million", r->semops_per_m, 0);
+        if (r->cpu_share >= 0)
+            json_num(f, "cpu_share", r->cpu_share, 0);
         fprintf(f, "\"probe_p50_ns\": %" PRIu64 ", \"probe_p99_ns\": %" PRIu64 "}%s\n", r->probe_p50, r->probe_p99,
                 i + 1 < rs->n ? "," : "");
     }
