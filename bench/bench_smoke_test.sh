@@ -98,8 +98,10 @@ for wl in pingpong stream paced; do
 done
 
 # 3. SIGINT in the middle of a measurement, for a transport of each kind of object.
-for tp in spsc-sleep mpmc fifo unix msgq shmsem; do
-    "$bench" --quiet --transports "$tp" --workloads pingpong,stream --size 64 --duration 30 >"$out" 2>&1 &
+for tp in spsc spsc-sleep mpmc fifo unix tcp msgq shmsem; do
+    wls=pingpong,stream
+    [ $tp = spsc ] && wls=paced
+    "$bench" --quiet --transports "$tp" --workloads $wls --size 64 --duration 30 >"$out" 2>&1 &
     pid=$!
     sleep 1
     kill -INT $pid

@@ -489,6 +489,10 @@ static int pingpong_parent(struct tp *t, struct result *r)
         uint64_t warm_end = g_o->count ? 0 : start + bench_ns_to_ticks(&g_clk, g_o->duration * 0.1e9);
         for (i = 1;; i++) {
             uint64_t t0, t1, s = i;
+            if (g_stop) {
+                err = -EINTR;
+                break;
+            }
             if (g_o->inject_fault && i == INJECT_AT)
                 s = i + 7;
             stamp(msg, sz, s);
@@ -547,6 +551,10 @@ static int stream_parent(struct tp *t, struct result *r, double seconds, uint64_
     start = now = bench_ticks_start();
     deadline = count ? 0 : start + bench_ns_to_ticks(&g_clk, seconds * 1e9);
     while (!done(seq - 1, count, now, deadline) || seq - 1 < min_records) {
+        if (g_stop) { /* a send that never has to wait never sees it */
+            err = -EINTR;
+            break;
+        }
         if (g_o->inject_fault && seq == INJECT_AT) {
             stamp(msg, sz, seq + 7);
             if ((err = t->ops->send(t, 0, msg)) != 0)
@@ -614,6 +622,10 @@ static int paced_parent(struct tp *t, struct result *r, uint64_t interval, doubl
     due = start;
     while (!done(seq - 1, interval ? g_o->count : 0, now, deadline)) {
         uint64_t s = seq;
+        if (g_stop) {
+            err = -EINTR;
+            break;
+        }
         if (interval) {
             due = start + (seq - 1) * interval;
             while ((now = bench_ticks()) < due)
