@@ -422,7 +422,7 @@ static int write_cdf(const char *dir, const struct result *r, char *file, size_t
     FILE *f;
     uint64_t cum = 0;
     size_t i;
-    snprintf(file, cap, "%s/cdf_%s.dat", dir, tp_name(r));
+    snprintf(file, cap, "%s/data/cdf_%s.dat", dir, tp_name(r));
     if ((f = open_out(file)) == NULL)
         return -1;
     fprintf(f, "# round trip ns (bucket upper bound), fraction <= it; %s, %u B\n", tp_name(r), r->size);
@@ -437,7 +437,11 @@ static int write_cdf(const char *dir, const struct result *r, char *file, size_t
     return close_out(f, file);
 }
 
-static int run_gnuplot(const char *script)
+/* The rest of a plot command when the run measured nothing for it: an empty frame. */
+#define EMPTY_PLOT "[1:10][1:10] 2 notitle lc rgb 'white'"
+
+/* Runs `gnuplot plots.gp` in dir (the script's paths are relative: the directory can move). */
+static int run_gnuplot(const char *dir, const char *script)
 {
     pid_t pid = fork();
     int status = 0;
@@ -446,7 +450,11 @@ static int run_gnuplot(const char *script)
         return -1;
     }
     if (pid == 0) {
-        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        if (chdir(dir) != 0) {
+            fprintf(stderr, "shmring_bench: cd %s: %s\n", dir, strerror(errno));
+            _exit(127);
+        }
+        execlp("gnuplot", "gnuplot", "plots.gp", (char *)NULL);
         fprintf(stderr, "shmring_bench: cannot run gnuplot: %s (tools/setup installs gnuplot-nox)\n", strerror(errno));
         _exit(127);
     }
@@ -470,15 +478,17 @@ int report_plots(const struct results *rs, const char *dir)
     uint32_t csize = cdf_size(rs);
     int i, tp, n;
 
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        bench_err("--plot: cannot make %s: %s", dir, strerror(errno));
+    snprintf(file, sizeof(file), "%s/data", dir);
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(file, 0755) != 0 && errno != EEXIST)) {
+        bench_err("--plot: cannot make %s: %s", file, strerror(errno));
         return -1;
     }
     snprintf(script, sizeof(script), "%s/plots.gp", dir);
     if ((g = open_out(script)) == NULL)
         return -1;
-    fprintf(g, "# Made by shmring_bench --plot (%s); run `gnuplot plots.gp` in this directory to redraw.\n", rs->when);
-    fprintf(g, "cd '%s'\nset terminal pngcairo size 1000,640 font ',10'\nset grid\nset key outside right\n", dir);
+    fprintf(g, "# Made by shmring_bench --plot (%s); run `gnuplot plots.gp` in this directory to redraw\n"
+               "# (the data behind the plots is in data/).\n", rs->when);
+    fputs("set terminal pngcairo size 1000,640 font ',10'\nset grid\nset key outside right\n", g);
     /* One colour per transport, the same in every plot (line type = transport index + 1). */
     {
         static const char *const colours[TP_COUNT] = {"#000000", "#7f7f7f", "#d62728", "#ff9896", "#1f77b4",
@@ -502,11 +512,11 @@ int report_plots(const struct results *rs, const char *dir)
             fclose(g);
             return -1;
         }
-        fprintf(g, "%s'cdf_%s.dat' using 1:2 with steps lt %d title '%s'", n++ ? ", \\\n     " : "", tp_name(r),
+        fprintf(g, "%s'data/cdf_%s.dat' using 1:2 with steps lt %d title '%s'", n++ ? ", \\\n     " : "", tp_name(r),
                 r->tp + 1, tp_name(r));
     }
     if (n == 0)
-        fputs("NaN notitle", g);
+        fputs(EMPTY_PLOT, g);
     fputs("\nunset yrange\n", g);
 
     /* Throughput against record size per transport (streams), and round trip against size. */
@@ -527,7 +537,7 @@ int report_plots(const struct results *rs, const char *dir)
             int j, rows = 0;
             if (tp == TP_CACHELINE)
                 continue;
-            snprintf(file, sizeof(file), "%s/%s_%s.dat", dir, workload_names[wl], transports[tp].name);
+            snprintf(file, sizeof(file), "%s/data/%s_%s.dat", dir, workload_names[wl], transports[tp].name);
             for (j = 0; j < rs->n; j++)
                 if (rs->r[j].tp == tp && rs->r[j].workload == wl)
                     rows++;
@@ -551,18 +561,18 @@ int report_plots(const struct results *rs, const char *dir)
                 fclose(g);
                 return -1;
             }
-            fprintf(g, "%s'%s_%s.dat' using 1:2 with linespoints lt %d title '%s'", n++ ? ", \\\n     " : "",
+            fprintf(g, "%s'data/%s_%s.dat' using 1:2 with linespoints lt %d title '%s'", n++ ? ", \\\n     " : "",
                     workload_names[wl], transports[tp].name, tp + 1, transports[tp].name);
         }
         if (n == 0)
-            fputs("NaN notitle", g);
+            fputs(EMPTY_PLOT, g);
         fputs("\n", g);
     }
     if (close_out(g, script) != 0)
         return -1;
-    if (run_gnuplot(script) != 0)
+    if (run_gnuplot(dir, script) != 0)
         return -1;
-    printf("plots: %s/latency_cdf.png, %s/throughput.png, %s/rtt_vs_size.png (data and plots.gp beside them)\n", dir,
+    printf("plots: %s/latency_cdf.png, %s/throughput.png, %s/rtt_vs_size.png (plots.gp beside them, data in data/)\n", dir,
            dir, dir);
     return 0;
 }
