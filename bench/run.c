@@ -975,8 +975,13 @@ teardown_no_child:
             drop_result();
         }
         if (g_stop && g_signal == 0 && err == -EINTR) {
-            bench_err("%s %s: the child process died", ops->name, workload_names[wl]);
-            err = -ECHILD;
+            /* Pairs with the child's release store of done_seq: its status is visible. */
+            if (atomic_load_explicit(&g_ctl->done_seq, memory_order_acquire) == g_cmd_seq && g_ctl->status != 0) {
+                err = g_ctl->status; /* it said why (a sequence mismatch, a transport error) and exited */
+            } else {
+                bench_err("%s %s: the child process died", ops->name, workload_names[wl]);
+                err = -ECHILD;
+            }
         }
     }
     return err;
