@@ -93,10 +93,14 @@ static inline void cpu_relax(void)
 #endif
 }
 
+extern int g_yield; /* 1: both processes share one CPU, so a spinning side yields to the other */
+
 /* One turn of a spin-wait. Non-zero when the run must stop. */
 static inline int relax(void)
 {
     cpu_relax();
+    if (g_yield)
+        sched_yield();
     return g_stop;
 }
 

@@ -37,6 +37,7 @@
 
 volatile sig_atomic_t g_stop;
 volatile sig_atomic_t g_signal;
+int g_yield;
 static volatile pid_t g_child;
 static volatile sig_atomic_t g_expect_exit; /* the child was told to exit: its SIGCHLD is normal */
 
@@ -1037,6 +1038,14 @@ int shmring_bench_main(int argc, char **argv)
     tick.it_value.tv_sec = 1;
     setitimer(ITIMER_REAL, &tick, NULL);
 
+    {
+        cpu_set_t allowed;
+        if (o.cpu[0] < 0 && sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) < 2) {
+            g_yield = 1;
+            printf("note: this process may use one CPU only: both sides share it and spinning waits yield; "
+                   "the figures do not describe two CPUs\n");
+        }
+    }
     if (pin_to(o.cpu[0]) != 0)
         bench_err("cannot pin to CPU %d: %s (running unpinned)", o.cpu[0], strerror(errno));
     bench_clock_init(&g_clk, 100000000);
