@@ -218,8 +218,9 @@ struct transport {
     /* Each process: closes its handles and descriptors (no removal of names). */
     void (*detach)(struct tp *t);
     /* Removes every named object (FIFO, socket file, temp dir, System V ids, MPMC names) this
-     * instance made and not yet removed. Idempotent; called by the parent, and by an orphaned
-     * child. Only async-signal-safe calls. */
+     * instance made and not yet removed. Idempotent; called by the parent after the child has
+     * gone (also after errors and signals: the handlers only set g_stop, the normal flow unwinds
+     * to here), and by a child whose parent died. */
     void (*cleanup)(struct tp *t);
 };
 
