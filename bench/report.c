@@ -372,7 +372,7 @@ int report_json(const struct results *rs, const char *path)
             fprintf(f, "\"latency_ns\": {\"p50\": %" PRIu64 ", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
                        ", \"p99.9\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}, ",
                     P(r->lat, 50), P(r->lat, 90), P(r->lat, 99), P(r->lat, 99.9), r->lat->max, r->lat->count);
-        else {
+        if (r->workload != W_PINGPONG) {
             json_num(f, "mrps", r->mrps, 0);
             json_num(f, "gbps", r->gbps, 0);
         }
