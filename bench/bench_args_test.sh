@@ -56,7 +56,7 @@ expect_bad "--rates: expected" --rates 50,101
 expect_bad "--gap-us: expected" --gap-us -3
 expect_bad "--probe-ms: expected" --probe-ms x
 expect_bad "--sweep: chooses its own sizes" --sweep --size 64
-expect_bad "16 bytes at least" --workloads paced --size 8
+expect_bad "24 bytes at least" --workloads paced --size 16
 expect_bad "unknown option '--frobnicate'" --frobnicate
 expect_bad "option '--size' needs a value" --size
 expect_bad "unexpected argument 'extra'" extra

@@ -25,9 +25,10 @@ static void usage(FILE *f)
             "  pingpong  round trips of one message each way; percentiles of the round-trip time\n"
             "  stream    one-way stream; records/s and GB/s received (shmring: zero-copy, --batch\n"
             "            records per commit/release, the consumer reads every byte)\n"
-            "  paced     shmring only: a stream sent at fixed rates (--rates, percent of the maximum\n"
-            "            measured first); the latency of every record is taken from its scheduled\n"
-            "            send time, so a stall delays every later record (no coordinated omission)\n"
+            "  paced     shmring only, records of 24 bytes or more: a stream sent at fixed rates (--rates,\n"
+            "            percent of the maximum measured first); the latency of every record is taken\n"
+            "            from its scheduled send time, so a stall delays every later record (no\n"
+            "            coordinated omission)\n"
             "\n"
             "transports (--transports):\n");
     for (i = 0; i < TP_COUNT; i++)
@@ -435,9 +436,9 @@ int bench_parse_opts(int argc, char **argv, struct opts *o)
     if (o->workloads & (1u << W_PACED)) {
         int i;
         for (i = 0; i < o->nsizes; i++)
-            if (o->sizes[i] < 16 && (o->workloads & ~(1u << W_PACED)) == 0)
-                return bad("--size %u: a paced record holds its sequence number and its scheduled time "
-                           "(16 bytes at least)", o->sizes[i]);
+            if (o->sizes[i] < 24 && (o->workloads & ~(1u << W_PACED)) == 0)
+                return bad("--size %u: a paced record holds its sequence number twice and its scheduled time "
+                           "(24 bytes at least)", o->sizes[i]);
     }
     /* Default placement: pinned to 0 and 1 when this process may use both, else unpinned. */
     if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && !(CPU_ISSET(o->cpu[0], &allowed) &&

@@ -116,14 +116,15 @@ void report_table(const struct results *rs, FILE *f)
             continue;
         if (!any++)
             fprintf(f, "\npaced stream latency, ns    size  rate  offered M/s     p50      p90      p99    p99.9"
-                       "        max      count  sys/msg  csw/msg\n");
+                       "        max      count  sys/msg  csw/msg  cpu\n");
         fmt_size(r->size, sz, sizeof(sz));
         fmt_sys(r, sys, sizeof(sys));
         fmt_csw(r, csw, sizeof(csw));
+        fmt_cpu(r, cpu, sizeof(cpu));
         fprintf(f, "  %-24s %6s %4d%% %7.3f %6.3f %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64
-                   " %10" PRIu64 " %8s %8s\n",
+                   " %10" PRIu64 " %8s %8s %4s\n",
                 tp_name(r), sz, r->rate_pct, r->offered * 1e-6, r->mrps, P(r->lat, 50), P(r->lat, 90), P(r->lat, 99),
-                P(r->lat, 99.9), r->lat->max, r->lat->count, sys, csw);
+                P(r->lat, 99.9), r->lat->max, r->lat->count, sys, csw, cpu);
     }
     if (rs->n > 0)
         fprintf(f,
@@ -138,7 +139,9 @@ void report_table(const struct results *rs, FILE *f)
                 "*-sleep ping-pong: %.0f us idle between round trips (the low-rate case), spin %u.\n"
                 "paced: one record per send at rate%% of the maximum measured first; latency from each record's\n"
                 "scheduled send time to its arrival (a stall delays every record after it: no coordinated\n"
-                "omission); offered / M/s: records per second offered / received.\n",
+                "omission; a sender or receiver that loses its CPU for a time slice makes every record due in\n"
+                "that slice late, so under other load these percentiles reach milliseconds: see cpu); offered /\n"
+                "M/s: records per second offered / received.\n",
                 rs->o->gap_us, rs->o->spin);
 }
 

@@ -1076,7 +1076,7 @@ int shmring_bench_main(int argc, char **argv)
             if (wl == W_PACED && !transports[tp].shmring)
                 continue;
             for (k = 0; k < o.nsizes && !err; k++) {
-                if (wl == W_PACED && o.sizes[k] < 16)
+                if (wl == W_PACED && o.sizes[k] < 24) /* seq, scheduled time, seq */
                     continue;
                 if (tp == TP_CACHELINE && k > 0)
                     break; /* one line: the size does not apply */
