@@ -1,0 +1,134 @@
+#!/bin/sh
+# Smoke test of shmring_bench (no figure is asserted):
+#  - a short run of every transport and every workload exits 0 and prints a row for each;
+#  - a corrupted sequence number (--inject-fault) fails the run with status 1 and a "sequence
+#    mismatch" message, for every transport that carries records, in each workload;
+#  - SIGINT during a run stops it with status 130;
+#  - --csv, --json and --plot write their files (--plot only when gnuplot is installed);
+#  - no run leaves a System V object (under `bazel test` the sandbox gives us our own IPC namespace,
+#    so anything in /proc/sysvipc is ours), a FIFO, a socket or a temp directory behind.
+set -u
+bench=$1
+fail=0
+work=${TEST_TMPDIR:-$(mktemp -d)}
+export TMPDIR="$work/tmp" # the FIFOs' and the socket's private directories go here
+mkdir -p "$TMPDIR"
+out=$work/smoke.out
+
+ipc_objects() {
+    n=0
+    for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do
+        [ -r "$f" ] || continue
+        n=$((n + $(wc -l <"$f") - 1))
+    done
+    echo "$n"
+}
+
+before=$(ipc_objects)
+
+check_left() {
+    left=$(ipc_objects)
+    if [ "$left" != "$before" ]; then
+        echo "FAIL: $1 left System V objects behind ($before before, $left after):"
+        cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg
+        fail=1
+    fi
+    if [ -n "$(ls -A "$TMPDIR")" ]; then
+        echo "FAIL: $1 left files in TMPDIR: $(ls -A "$TMPDIR")"
+        fail=1
+        rm -rf "${TMPDIR:?}"/*
+    fi
+}
+
+# 1. Everything, briefly.
+"$bench" --quick --quiet --size 64,4096 --csv "$work/r.csv" --json "$work/r.json" >"$out" 2>&1
+rc=$?
+cat "$out"
+if [ $rc -ne 0 ]; then
+    echo "FAIL: --quick exited $rc"
+    fail=1
+fi
+check_left "--quick"
+for tp in spsc spsc-sleep mpmc mpmc-sleep pipe fifo unix tcp msgq shmsem; do
+    for size in 64 4K; do
+        n=$(sed '/^targets/,$d' "$out" | grep -cE "^  $tp +$size ")
+        # ping-pong + stream, and three paced rates for shmring
+        want=2
+        case $tp in spsc* | mpmc*) want=5 ;; esac
+        if [ "$n" -ne "$want" ]; then
+            echo "FAIL: $n rows for $tp $size B, expected $want"
+            fail=1
+        fi
+    done
+done
+grep -qE '^  cacheline \(floor\) ' "$out" || { echo "FAIL: no cache-line row"; fail=1; }
+grep -qE '^  memcpy \(floor, 1 core\) ' "$out" || { echo "FAIL: no memcpy row"; fail=1; }
+grep -q '^targets (issue 5)' "$out" || { echo "FAIL: no targets table"; fail=1; }
+[ "$(grep -cE ' (met|NOT MET|n/a)$' "$out")" -eq 8 ] || { echo "FAIL: expected 8 target lines"; fail=1; }
+grep -q 'a timestamp pair costs' "$out" || { echo "FAIL: no clock overhead line"; fail=1; }
+# CSV: a header and one line per row; JSON: parses (when python3 is there) with as many results.
+rows=$(sed '/^targets/,$d' "$out" | grep -cE '^  [a-z]')
+csv_rows=$(($(wc -l <"$work/r.csv") - 1))
+[ "$csv_rows" -gt 40 ] || { echo "FAIL: CSV has $csv_rows rows"; fail=1; }
+head -n 1 "$work/r.csv" | grep -q '^transport,workload,size,' || { echo "FAIL: CSV header"; fail=1; }
+if command -v python3 >/dev/null 2>&1; then
+    n=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(len(d['results']))" "$work/r.json")
+    [ "$n" = "$csv_rows" ] || { echo "FAIL: JSON has $n results, CSV $csv_rows"; fail=1; }
+fi
+echo "result rows printed: $rows, CSV rows: $csv_rows"
+[ "$rows" = "$csv_rows" ] || { echo "FAIL: the table and the CSV disagree"; fail=1; }
+
+# 2. The verification: one wrong sequence number fails the run, on every transport, each workload.
+for wl in pingpong stream paced; do
+    tps="spsc spsc-sleep mpmc mpmc-sleep"
+    [ $wl != paced ] && tps="$tps pipe fifo unix tcp msgq shmsem"
+    for tp in $tps; do
+        "$bench" --inject-fault --quiet --transports "$tp" --workloads $wl --size 64 --count 1100 --probe-ms 0 \
+            --duration 0.05 --rates 50 >"$out" 2>&1
+        rc=$?
+        if [ $rc -ne 1 ] || ! grep -q 'sequence mismatch\|got back one stamped' "$out"; then
+            echo "FAIL: --inject-fault $tp $wl exited $rc (expected 1 and a mismatch message):"
+            cat "$out"
+            fail=1
+        else
+            echo "ok: --inject-fault $tp $wl -> 1: $(grep -m1 'mismatch\|stamped' "$out")"
+        fi
+        check_left "--inject-fault $tp $wl"
+    done
+done
+
+# 3. SIGINT in the middle of a measurement, for a transport of each kind of object.
+for tp in spsc spsc-sleep mpmc fifo unix tcp msgq shmsem; do
+    wls=pingpong,stream
+    [ $tp = spsc ] && wls=paced
+    "$bench" --quiet --transports "$tp" --workloads $wls --size 64 --duration 30 >"$out" 2>&1 &
+    pid=$!
+    sleep 1
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    if [ $rc -ne 130 ]; then
+        echo "FAIL: SIGINT during $tp: exit status $rc, expected 130"
+        cat "$out"
+        fail=1
+    else
+        echo "ok: SIGINT during $tp -> 130"
+    fi
+    check_left "SIGINT during $tp"
+done
+
+# 4. Plots (gnuplot comes with tools/setup).
+if command -v gnuplot >/dev/null 2>&1; then
+    "$bench" --quick --quiet --transports cacheline,spsc,pipe,memcpy --workloads pingpong,stream --size 64,1K \
+        --plot "$work/plots" >"$out" 2>&1
+    rc=$?
+    for f in latency_cdf.png throughput.png rtt_vs_size.png plots.gp; do
+        [ -s "$work/plots/$f" ] || { echo "FAIL: --plot did not write $f (exit $rc)"; cat "$out"; fail=1; }
+    done
+    check_left "--plot"
+else
+    echo "note: gnuplot not installed, --plot not tested"
+fi
+
+[ $fail -eq 0 ] && echo "PASS"
+exit $fail
