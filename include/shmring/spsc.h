@@ -281,7 +281,7 @@ static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, si
             if (!shmring__load(&r->hdr->wait.producer_closed, acquire)) {
                 /* While we wait, keep the line after the next header warm: a record that spills
                  * into it (a 64-byte payload does) then costs one miss, not two in a row.
-                 * Measured: 64-byte ping-pong 203 -> 191 ns (trimmed means, bench/spsc_bench). */
+                 * Measured: 64-byte ping-pong 203 -> 191 ns (trimmed means, bench/spsc_bench, since replaced by bench/shmring_bench). */
                 __builtin_prefetch(r->data + ((off + SHMRING_CACHELINE) & r->mask));
                 return -EAGAIN;
             }

@@ -524,6 +524,11 @@ wait_pid $watchpid
 [ "$wrc" = 0 ] || fail "watch on a removed ring exited $wrc"
 grep -qF "w: ring removed" "$T/watch.err" || fail "watch on a removed ring said: $(cat "$T/watch.err")"
 
+echo "== bench (the harness of bench/, as a subcommand)"
+expect 0 "" "$TOOL" bench --help
+contains "$T/out" "shmring bench" "bench --help"
+expect 2 "--size" "$TOOL" bench --size 3
+
 echo "== events and send"
 expect 0 "" "$TOOL" create ev --capacity 64K
 timeout 60 "$TOOL" events ev --count 7 >"$T/events.out" 2>"$T/events.err" &

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/harness.h"
 #include "cli.h"
+
+static int cmd_bench(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
     {"create", cmd_create, "create a ring"},
@@ -19,9 +22,17 @@ static const struct cli_cmd commands[] = {
     {"get", cmd_get, "copy a ring's records to stdout until end of stream"},
     {"events", cmd_events, "print a ring's control events (attach, detach, eos, peer died, ...)"},
     {"send", cmd_send, "send an application message on a ring's control channel"},
+    {"bench", cmd_bench, "measure latency and throughput beside pipes, sockets, SysV IPC (--help)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The bench harness (bench/harness.h) parses its own options: argv[0] becomes "shmring bench". */
+static int cmd_bench(int argc, char **argv)
+{
+    argv[0] = (char *)"shmring bench";
+    return shmring_bench_main(argc, argv);
+}
 
 static void usage(FILE *f)
 {
