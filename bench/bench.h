@@ -170,6 +170,8 @@ struct tp_conf {
     uint32_t spin;      /* spins before sleeping (*-sleep) */
     int huge;
     int sleep;          /* 1: the spin-then-sleep flavour */
+    int gap;            /* 1: ping-pong leaves --gap-us idle between round trips (the sleeping
+                           transports: *-sleep and the kernel ones, compared at the same rate) */
     pid_t parent;       /* the parent's pid (names) */
     unsigned seq;       /* a per-run counter (names) */
 };

@@ -43,7 +43,7 @@ static void usage(FILE *f)
             "  --batch N          shmring stream: records per commit/release, in [1, 65536] (default 64)\n"
             "  --spin N           *-sleep transports: spins before a wait sleeps on the semaphore,\n"
             "                     in [0, 2^32) (default 64)\n"
-            "  --gap-us US        *-sleep ping-pong: idle time between round trips, so the peer\n"
+            "  --gap-us US        *-sleep and kernel ping-pong: idle time between round trips, so the peer\n"
             "                     sleeps (the low-rate case), in [0, 1e6] (default 50)\n"
             "  --rates LIST       paced stream: percents of the measured maximum, each in [1, 100]\n"
             "                     (default 10,50,90)\n"
