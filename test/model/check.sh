@@ -4,7 +4,7 @@
 # with the violation it is meant to show. See test/model/README.md.
 #
 # Usage: test/model/check.sh [--long] [path/to/wakeup.pml]
-#   --long   also the larger configurations (about 2 minutes and 6 GB more)
+#   --long   also two larger configurations (31.5 M and 48 M states: about 2 minutes more)
 # Needs spin (Debian package `spin`, tools/setup installs it) and gcc on PATH.
 # Exit status: 0 all as expected, 1 something was not, 2 cannot run (spin or gcc missing).
 set -uo pipefail
