@@ -249,7 +249,7 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
     SHMRING_ATOMIC(uint64_t) *sleeps = w->consumer ? &hdr->stats.consumer_sleeps : &hdr->stats.producer_sleeps;
     int64_t slice, left;
     uint32_t i;
-    int rc, n, woken = 0, check_peers;
+    int rc, n, woken = 0;
 
     for (i = 0; i < w->spin; i++) {
         if ((rc = w->ready(w->ctx, 0)) <= 0)
@@ -258,11 +258,6 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
     }
     if (timeout_ns > 0 && *deadline == 0)
         *deadline = shmring__now_ns() + timeout_ns;
-    /* Whether the other side is still there is asked of the kernel only when it may have changed:
-     * after a wake-up or a slice (a death rings our doorbell, a close posts: either wakes us), or
-     * for a call that does not sleep. A normal wake-up that finds the ring ready makes no such
-     * call: a ping-pong at low rate costs one membarrier, one sleep and one post per side. */
-    check_peers = timeout_ns == 0;
     for (;;) {
         /* Announce, then re-check: pairs with the publisher's barrier and look at `sleeping`
          * (shmring__sleepers_after_publish in layout.h). */
@@ -270,21 +265,19 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         shmring__waiter_fence(a->waiter_mode);
         if ((rc = w->ready(w->ctx, 1)) <= 0)
             break;
-        if (check_peers) {
-            n = shmring__sem_getval(a->semid, peers);
-            if (n < 0) {
-                rc = n;
-                break;
-            }
-            if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
-                /* The other side came and went. If it died, tell the subscribers (once). */
-                shmring__reap_dead(a->map);
-                /* A consumer still gets what was committed. */
-                rc = w->ready(w->ctx, 1);
-                if (rc > 0)
-                    rc = -EPIPE;
-                break;
-            }
+        n = shmring__sem_getval(a->semid, peers);
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
+            /* The other side came and went. If it died, tell the subscribers (once). */
+            shmring__reap_dead(a->map);
+            /* A consumer still gets what was committed. */
+            rc = w->ready(w->ctx, 1);
+            if (rc > 0)
+                rc = -EPIPE;
+            break;
         }
         if (timeout_ns == 0) {
             rc = -EAGAIN;
@@ -305,20 +298,22 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         shmring__fetch_sub(sleeping, 1, relaxed);
         if (rc == -EIDRM)
             return rc;
-        check_peers = 1;
         if (rc == 0) {
             woken = 1;
             shmring__store(pending, 0, relaxed);
             /* Usually the post means the ring is ready: look before announcing again (the
-             * announce-and-barrier is only needed before going back to sleep). */
+             * announce, barrier and peer check are only needed before going back to sleep).
+             * Low-rate ping-pong: 23.3 -> 12.9 us per round trip, the pipe's 11.3 in that run. */
             if ((rc = w->ready(w->ctx, 0)) <= 0)
                 goto out;
         }
     }
     shmring__fetch_sub(sleeping, 1, relaxed);
 out:
-    /* Pass the baton: we were woken and others of our side sleep too (MPMC): let the next look. */
-    if (rc == 0 && woken && shmring__load(sleeping, relaxed))
+    /* Pass the baton: we were woken and others of our side sleep too (MPMC): let the next look.
+     * Also when we leave with end of stream: one post (the last peer's close or death) wakes one
+     * sleeper, and the others must learn it too (found by the spin model, test/model). */
+    if (((rc == 0 && woken) || rc == -EPIPE) && shmring__load(sleeping, relaxed))
         shmring__wake(hdr, a->semid, self);
     return rc < 0 ? rc : 0;
 }

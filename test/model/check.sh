@@ -131,7 +131,7 @@ run mpmc-1p1c-endings verify -DENDINGS -DCHECK_EOS
 run mpmc-1p2c-endings verify -DNCONS=2 -DNMSG=2 -DENDINGS
 run mpmc-1p2c-close verify -DNCONS=2 -DNMSG=2
 run mpmc-2p1c-endings verify -DNPROD=2 -DNMSG=1 -DCAP=1 -DENDINGS -DCHECK_EOS
-run mpmc-1p2c-eos-fixed verify -DNCONS=2 -DNMSG=2 -DENDINGS -DCHECK_EOS -DFIX_EOS_BATON
+run mpmc-1p2c-eos verify -DNCONS=2 -DNMSG=2 -DENDINGS -DCHECK_EOS
 if ((long)); then
     run long-mpmc-1p2c-3msg verify -DNCONS=2 -DNMSG=3 -DENDINGS
     run long-mpmc-2p1c-2msg verify -DNPROD=2 -DNMSG=2 -DCAP=1 -DENDINGS
@@ -143,8 +143,7 @@ run broken-check-first "reject:in_sem>0" -DENDINGS -DBROKEN_CHECK_FIRST
 run broken-no-baton "reject:$LOST_C" -DNCONS=2 -DNMSG=2 -DENDINGS -DBROKEN_NO_BATON
 run broken-uncapped "reject:$BOUND" -DBROKEN_UNCAPPED
 
-# Known gap of the implementation (README.md): must still be rejected, else update the model.
-run known-eos-two-sleepers "reject:$EOS_C" -DNCONS=2 -DNMSG=2 -DENDINGS -DCHECK_EOS
+run broken-eos-no-baton "reject:$EOS_C" -DNCONS=2 -DNMSG=2 -DENDINGS -DCHECK_EOS -DBROKEN_EOS_NO_BATON
 
 wait
 for n in "${names[@]}"; do

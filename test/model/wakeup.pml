@@ -1,8 +1,9 @@
 /* shmring — a Promela model of the sleep/wake (eventcount) protocol, as implemented.
  *
  * Checked with spin by test/model/check.sh (README.md in this directory explains what the model
- * covers and what it abstracts). References "file:line" are to the sources at commit 9d9e7b7; the
- * function names are the stable part.
+ * covers and what it abstracts). References "file:line" are to the sources at commit 9d9e7b7 (the
+ * waiter's exit after a wake-up was added later and is named, not numbered); the function names
+ * are the stable part.
  *
  * The ring: NPROD producer processes publish NMSG records each into CAP slots; NCONS consumer
  * processes take them (the MPMC ring: claim = CAS on prod.pos, publish = release store of the slot's
@@ -25,15 +26,15 @@
  *   MAX_EINTR                 how many times in a run a sleep may return early with EINTR
  *                             (sem_sleep turns it into 0, "woken"); default 1
  *   CHECK_EOS                 also require that end of stream (all peers gone) wakes every
- *                             sleeper. The implementation fails this with two sleepers of one side
- *                             (it relies on its 100 ms sleep slice; README.md)
- *   FIX_EOS_BATON             the proposed fix: a waiter leaving with -EPIPE also passes the
- *                             wake-up on (verifies with CHECK_EOS)
+ *                             sleeper (a waiter leaving with -EPIPE passes the wake-up on; the
+ *                             first version of the implementation did not, which this model found)
  * Deliberately broken variants, which spin must reject:
  *   BROKEN_NO_RECHECK         the waiter looks at the ring before it announces, not after
  *   BROKEN_CHECK_FIRST        the publisher looks for sleepers before its release store
  *   BROKEN_NO_BATON           a woken waiter does not pass the wake-up on (MPMC, 2 waiters)
  *   BROKEN_UNCAPPED           posts always add 1 (no "only if 0" test)
+ *   BROKEN_EOS_NO_BATON       a waiter leaving with -EPIPE does not pass the wake-up on (the first
+ *                             implementation: with CHECK_EOS and two sleepers, spin rejects it)
  *
  * Properties:
  *   - no lost wake-up: the semaphore wait has no timeout here (the implementation sleeps in
@@ -168,6 +169,7 @@ inline p_ready(r) {
 #endif
 #define WAIT(sleeping, pending, sem, peers, in_sem, READY, bound)                                  \
     woken = 0;                                                                                 \
+    early = 0;                                                                                 \
     do                                                                                         \
     :: ANNOUNCE_AND_CHECK(sleeping, READY);  /* :264 fetch_add(sleeping), :265 barrier, :266 */ \
         if                                                                                     \
@@ -190,21 +192,30 @@ end_sleep:                                   /* :295 semtimedop(sem, -1), no tim
         :: atomic { sem > 0 -> sem--; in_sem-- }                                               \
         :: atomic { eintrs < MAX_EINTR -> eintrs++; in_sem-- } /* EINTR: sem_sleep returns 0 */ \
         fi;                                                                                    \
-        sleeping--;                          /* :296 fetch_sub(sleeping) */                     \
-        woken = 1;                           /* :297-298 rc == 0 */                             \
-        pending = 0                          /* :299 store(pending, 0, relaxed) */              \
+        sleeping--;                          /* fetch_sub(sleeping) after sem_sleep */          \
+        woken = 1;                           /* rc == 0 */                                      \
+        pending = 0;                         /* store(pending, 0, relaxed) */                   \
+        READY(r);                            /* woken: ready(ctx, 0) before announcing again */  \
+        if                                                                                     \
+        :: r == 0 -> rc = 0; early = 1; break /* goto out: `sleeping` already taken back */     \
+        :: else -> skip                                                                        \
+        fi                                                                                     \
     od;                                                                                        \
-    sleeping--;                              /* :304 */                                         \
+    if                                                                                         \
+    :: early == 0 -> sleeping--              /* the fetch_sub after the loop */                \
+    :: else -> skip                                                                            \
+    fi;                                                                                        \
     BATON(sleeping, pending, sem, bound)
 
 #ifdef BROKEN_NO_BATON
 #define BATON(sleeping, pending, sem, bound) skip
 #else
 /* :306-307 if (rc == 0 && woken && load(sleeping)) wake(self) */
-#ifdef FIX_EOS_BATON
-#define BATON_WHEN (rc == 0 && woken) || rc == EPIPE
-#else
+/* out: if (((rc == 0 && woken) || rc == -EPIPE) && load(sleeping)) wake(self) */
+#ifdef BROKEN_EOS_NO_BATON
 #define BATON_WHEN rc == 0 && woken
+#else
+#define BATON_WHEN (rc == 0 && woken) || rc == EPIPE
 #endif
 #define BATON(sleeping, pending, sem, bound)                                                   \
     if                                                                                         \
@@ -220,7 +231,7 @@ end_sleep:                                   /* :295 semtimedop(sem, -1), no tim
 proctype producer()
 {
     byte sent, mypos, pos, r, rc, old;
-    bit woken, got;
+    bit woken, got, early;
 
     do
     :: sent == NMSG -> break
@@ -291,7 +302,7 @@ done:
 proctype consumer()
 {
     byte mypos, pos, r, rc, old;
-    bit woken, got;
+    bit woken, got, early;
 
     do
 #ifdef ENDINGS
