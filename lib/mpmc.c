@@ -288,7 +288,7 @@ static int held_by_live(struct shmring_mpmc *q, uint64_t pos, int role)
 /* The slot at our side's position is not ready. If that is because a handle of the other side
  * holds it (a producer claimed it and did not publish, for a consumer; a consumer took last lap's
  * record and did not release it, for a producer) and that handle's process is dead, free the slot.
- * Returns 1 if it freed one. */
+ * Returns 1 if it freed one, 0 if not, -EUCLEAN if the positions break the ring's invariants. */
 static int recover(struct shmring_mpmc *q)
 {
     int consumer = q->role == SHMRING_CONSUMER;
@@ -301,6 +301,11 @@ static int recover(struct shmring_mpmc *q)
         other = shmring__load(&q->hdr->prod.pos, acquire);
         if ((int64_t)(other - pos) <= 0)
             return 0; /* really empty */
+        /* Producers claim a position only once its slot was freed a lap before: they are never
+         * more than a lap ahead. Else prod.pos is garbage, and "recovering" slot after slot up to
+         * it would never end (found by the fuzzer, test/fuzz). */
+        if (other - pos > q->capacity)
+            return shmring__mpmc_corrupt(q);
         if (shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire) != pos)
             return 0;
     } else {
@@ -311,6 +316,9 @@ static int recover(struct shmring_mpmc *q)
         other = shmring__load(&q->hdr->cons.pos, acquire);
         if ((int64_t)(other - held_pos) <= 0)
             return 0; /* really full: nobody took it yet */
+        /* Consumers take only published (or skipped) positions: never ahead of the producers. */
+        if (other - held_pos > q->capacity)
+            return shmring__mpmc_corrupt(q);
         {
             uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
             if (seq != held_pos + 1 && seq != held_pos + 2)
@@ -347,8 +355,13 @@ static int ready(void *ctx, int thorough)
         uint64_t seq = shmring__load(&shmring__mpmc_at(q, pos)->seq, acquire);
         not_ready = (int64_t)(seq - pos) >= 0 ? 0 : 1;
     }
-    if (not_ready && thorough && recover(q))
-        not_ready = 0;
+    if (not_ready && thorough) {
+        int rc = recover(q);
+        if (rc < 0)
+            return rc; /* corrupt positions */
+        if (rc > 0)
+            not_ready = 0;
+    }
     return not_ready;
 }
 

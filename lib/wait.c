@@ -251,6 +251,16 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
     uint32_t i;
     int rc, n, woken = 0;
 
+    /* A call that keeps finding the ring "ready" and then losing the race for it (or a peer that
+     * keeps it looking ready) still ends on time: the deadline is checked on every wait, not only
+     * before sleeping; a call that must not sleep (timeout 0) waits once. */
+    if (timeout_ns == 0) {
+        if (*deadline != 0)
+            return -EAGAIN;
+        *deadline = -1;
+    } else if (timeout_ns > 0 && *deadline != 0 && shmring__now_ns() >= *deadline) {
+        return -ETIMEDOUT;
+    }
     for (i = 0; i < w->spin; i++) {
         if ((rc = w->ready(w->ctx, 0)) <= 0)
             return rc;

@@ -4,8 +4,7 @@
 #
 # Usage: test/fuzz/run.sh [SECONDS]        (default 60)
 #   FUZZ_JOBS=N     run N fuzzing processes (default: one, in this process)
-#   FUZZ_CFLAGS=... extra compiler flags (-DFUZZ_KNOWN_BUGS: also the inputs that hit the known
-#                   library hang, see README.md)
+#   FUZZ_CFLAGS=... extra compiler flags
 #   FUZZ_OUT=DIR    keep the build, the grown corpus and any crash input in DIR (default: a temp dir,
 #                   removed at the end unless something crashed)
 # Needs clang-14 and libclang-rt-14-dev (tools/setup installs them).
@@ -31,7 +30,7 @@ if ! clang-14 -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
     -Wall -Wextra -Werror -Wno-unused-parameter \
     -I"$root/include" -I"$root/lib" $FUZZ_CFLAGS \
     "$root/test/fuzz/fuzz_ring.c" "$root"/lib/*.c \
-    -Wl,--wrap=shmat -Wl,--wrap=shmdt -lpthread -o "$bin" 2>"$out/build.log"; then
+    -Wl,--wrap=shmat -Wl,--wrap=shmdt -lurcu-bp -lurcu-cds -lpthread -o "$bin" 2>"$out/build.log"; then
     cat "$out/build.log" >&2
     echo "run.sh: error: building the fuzz target failed" >&2
     exit 2

@@ -399,3 +399,38 @@ MT_TEST(mpmc_badinput, uniform_garbage, .timeout = 30)
     }
     mt_assert_no_ipc();
 }
+
+/* A position far ahead of the other side's (a producer is never more than a lap ahead of the
+ * consumers, a consumer never ahead of the producers): the waits report corruption at once instead
+ * of "recovering" slot after slot towards it (found by the fuzzer: take_wait spun for ever). */
+MT_TEST(mpmc_badinput, position_far_ahead, .timeout = 30)
+{
+    int side;
+    for (side = 0; side < 2; side++) {
+        const char *name = mt_create(8, 64, 0);
+        struct shmring_mpmc *p = mt_open(name, SHMRING_PRODUCER), *c = mt_open(name, SHMRING_CONSUMER);
+        struct shmring_mpmc_span span = {0, 0};
+        uint8_t buf[64] = {0};
+        int64_t t0 = testutil_now_ns();
+        int rc;
+        if (side == 0) {
+            atomic_store_explicit((_Atomic uint64_t *)&p->hdr->prod.pos, UINT64_C(1) << 40, memory_order_relaxed);
+            rc = shmring_mpmc_take_wait(c, 5, &span, 0);
+            cr_assert_eq(rc, -EUCLEAN, "take_wait, timeout 0: %s", shmring_err_name(rc));
+            rc = (int)shmring_mpmc_pop_wait(c, buf, sizeof(buf), 100 * 1000 * 1000);
+        } else {
+            /* Fill the ring, then put the consumers' position far ahead of the producers'. */
+            while (shmring_mpmc_push(p, buf, 8) == 0)
+                ;
+            atomic_store_explicit((_Atomic uint64_t *)&p->hdr->cons.pos, UINT64_C(1) << 40, memory_order_relaxed);
+            rc = shmring_mpmc_push_wait(p, buf, 8, 100 * 1000 * 1000);
+        }
+        cr_assert(rc == -EUCLEAN || rc == -ETIMEDOUT, "side %d: %s", side, shmring_err_name(rc));
+        cr_assert(testutil_now_ns() - t0 < 5LL * 1000 * 1000 * 1000, "side %d: took %lld ns", side,
+                  (long long)(testutil_now_ns() - t0));
+        cr_assert_eq(shmring_mpmc_close(p), 0);
+        cr_assert_eq(shmring_mpmc_close(c), 0);
+        mt_assert_rc(shmring_unlink(name), 0, "unlink");
+    }
+    mt_assert_no_ipc();
+}
