@@ -171,10 +171,10 @@ static int map_current(const struct shmring__map *m)
     struct shmring_ident now;
     memcpy(&now, &m->hdr->ident, sizeof(now));
     if (memcmp(&now, &m->ident, sizeof(now)) != 0) {
-        __atomic_fetch_or(&m->hdr->stats.state, SHMRING_STATE_CORRUPT, __ATOMIC_RELAXED);
+        shmring__fetch_or(&m->hdr->stats.state, SHMRING_STATE_CORRUPT, relaxed);
         return 0;
     }
-    if (__atomic_load_n(&m->hdr->stats.state, __ATOMIC_RELAXED) & (SHMRING_STATE_REMOVED | SHMRING_STATE_CORRUPT))
+    if (shmring__load(&m->hdr->stats.state, relaxed) & (SHMRING_STATE_REMOVED | SHMRING_STATE_CORRUPT))
         return 0;
     if (shmctl(m->shmid, IPC_STAT, &ds) != 0)
         return 0;
