@@ -192,10 +192,11 @@ int main(void)
                      i ? "pong" : "ping", cw, cs, pw, ps);
         }
     }
-    /* In a ping-pong with spin 0 almost every receive sleeps: if the posts fell far behind the round
-     * trips, the test did not measure what it says. */
-    if (done < round)
-        FAIL("%" PRIu64 " wake-ups for %" PRIu64 " round trips: expected about 2 per round trip", done, round);
+    /* In a ping-pong with spin 0 most receives sleep (measured: 0.6 posts per round trip since a
+     * woken waiter no longer re-announces itself, 2 before): if the posts fell far behind the
+     * round trips, the test did not measure what it says. */
+    if (done * 4 < round)
+        FAIL("%" PRIu64 " wake-ups for %" PRIu64 " round trips: expected at least 1 per 4 round trips", done, round);
 
     /* End of stream: the child drains and exits; every close rings a doorbell, capped. */
     shmring_spsc_close(out);
