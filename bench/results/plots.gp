@@ -1,4 +1,4 @@
-# Made by shmring_bench --plot (2026-11-22 05:51 UTC); run `gnuplot plots.gp` in this directory to redraw
+# Made by shmring_bench --plot (2026-11-22 06:27 UTC); run `gnuplot plots.gp` in this directory to redraw
 # (the data behind the plots is in data/).
 set terminal pngcairo size 1000,640 font ',10'
 set grid
@@ -16,7 +16,7 @@ set linetype 10 lc rgb '#8c564b' lw 2 pt 3
 set linetype 11 lc rgb '#e377c2' lw 2 pt 4
 set linetype 12 lc rgb '#bcbd22' lw 2 pt 5
 set output 'latency_cdf.png'
-set title 'Ping-pong round trip, 64-byte messages: CDF per transport (2026-11-22 05:51 UTC)'
+set title 'Ping-pong round trip, 64-byte messages: CDF per transport (2026-11-22 06:27 UTC)'
 set logscale x
 set xlabel 'round trip, ns (log)'
 set ylabel 'fraction of round trips <= x'
@@ -34,7 +34,7 @@ plot 'data/cdf_cacheline.dat' using 1:2 with steps lt 1 title 'cacheline', \
      'data/cdf_shmsem.dat' using 1:2 with steps lt 12 title 'shmsem'
 unset yrange
 set output 'throughput.png'
-set title 'One-way stream: payload GB/s against record size (2026-11-22 05:51 UTC)'
+set title 'One-way stream: payload GB/s against record size (2026-11-22 06:27 UTC)'
 set logscale xy
 set xlabel 'record size, bytes (log)'
 set ylabel 'GB/s (log)'
@@ -50,7 +50,7 @@ plot 'data/stream_memcpy.dat' using 1:2 with linespoints lt 2 title 'memcpy', \
      'data/stream_msgq.dat' using 1:2 with linespoints lt 11 title 'msgq', \
      'data/stream_shmsem.dat' using 1:2 with linespoints lt 12 title 'shmsem'
 set output 'rtt_vs_size.png'
-set title 'Ping-pong round trip p50 against message size (2026-11-22 05:51 UTC)'
+set title 'Ping-pong round trip p50 against message size (2026-11-22 06:27 UTC)'
 set logscale xy
 set xlabel 'message size, bytes (log)'
 set ylabel 'p50 round trip, ns (log)'
