@@ -99,7 +99,7 @@ static int reap_subscribers(const struct shmring__map *m)
         if (owner == 0 || shmring__owner_alive(owner))
             continue;
         shmring__store(&t[i].mask, 0, relaxed);
-        purge(m->msqid, i);
+        purge(m->ident.msqid, i);
         if (shmring__cas(&t[i].owner, &owner, 0, acq_rel, relaxed))
             n++;
     }
@@ -122,7 +122,7 @@ static int deliver(const struct shmring__map *m, struct ctl_msg *msg, size_t len
             continue;
         msg->mtype = (long)i + 1;
         for (;;) {
-            if (msgsnd(m->msqid, msg, len, IPC_NOWAIT) == 0) {
+            if (msgsnd(m->ident.msqid, msg, len, IPC_NOWAIT) == 0) {
                 sent++;
                 break;
             }
@@ -143,7 +143,7 @@ static int deliver(const struct shmring__map *m, struct ctl_msg *msg, size_t len
     }
     if (sent) {
         shmring__fetch_add(&m->hdr->stats.events_sent, (uint64_t)sent, relaxed);
-        pulse(m->semid);
+        pulse(m->ident.semid);
     }
     return sent;
 }
@@ -190,7 +190,7 @@ int shmring__reap_dead(const struct shmring__map *m)
 {
     struct shmring_header *hdr = m->hdr;
     int n = 0;
-    if (m->kind == SHMRING_KIND_SPSC) {
+    if (m->ident.kind == SHMRING_KIND_SPSC) {
         n += reap_word(m, &hdr->prod.owner);
         n += reap_word(m, &hdr->cons.owner);
     } else {
@@ -249,7 +249,7 @@ int shmring_control_open(const char *name, uint32_t mask, struct shmring_control
     }
     /* Ours now. Whatever an earlier (dead) owner left queued is not for us. */
     shmring__store(&t[c->index].mask, 0, relaxed);
-    purge(c->map->msqid, (unsigned)c->index);
+    purge(c->map->ident.msqid, (unsigned)c->index);
     shmring__store(&t[c->index].dropped, 0, relaxed);
     /* Senders read the mask after the owner (acquire): from here on they queue for us. */
     shmring__store(&t[c->index].mask, mask, release);
@@ -292,7 +292,7 @@ static int receive(struct shmring_control *c, struct shmring_event *ev, int nowa
 {
     struct ctl_msg msg;
     for (;;) {
-        ssize_t n = msgrcv(c->map->msqid, &msg, sizeof(msg.ev), (long)c->index + 1,
+        ssize_t n = msgrcv(c->map->ident.msqid, &msg, sizeof(msg.ev), (long)c->index + 1,
                            (nowait ? IPC_NOWAIT : 0) | MSG_NOERROR);
         if (n < 0) {
             if (errno == ENOMSG)
@@ -343,7 +343,7 @@ int shmring_control_recv(struct shmring_control *c, struct shmring_event *ev, in
             left = CONTROL_SLICE_NS;
         ts.tv_sec = (time_t)(left / 1000000000);
         ts.tv_nsec = (long)(left % 1000000000);
-        if (semtimedop(c->map->semid, &zero, 1, &ts) != 0 && (errno == EIDRM || errno == EINVAL))
+        if (semtimedop(c->map->ident.semid, &zero, 1, &ts) != 0 && (errno == EIDRM || errno == EINVAL))
             return removed(c, ev);
         /* Woken by a pulse, or the slice ended: look again. A semaphore stuck at 0 (someone
          * between the two halves of a pulse) just makes us look more often. */
@@ -378,7 +378,7 @@ int shmring_control_close(struct shmring_control *c)
         uint64_t owner = shmring__load(&e->owner, acquire);
         shmring__store(&e->mask, 0, relaxed);
         if (!c->removed)
-            purge(c->map->msqid, (unsigned)c->index);
+            purge(c->map->ident.msqid, (unsigned)c->index);
         /* Only if it is still ours (a corrupt table is not our problem to fix). */
         if (owner == shmring__self_owner(SHMRING_PRODUCER))
             shmring__cas(&e->owner, &owner, 0, release, relaxed);

@@ -27,25 +27,18 @@ struct shmring__map {
     struct shmring_header *hdr; /* local address of the segment */
     size_t size;                /* bytes mapped */
     int shmid;
-    int semid;
-    int msqid;
-    uint32_t kind;              /* enum shmring_kind */
     int anon;                   /* anonymous ring: not in the registry's table */
-    struct shmring_ident ident; /* the identity as validated at attach: handles take their geometry
-                                   from here, never from the (writable by anyone) header */
+    struct shmring_ident ident; /* the identity as validated at attach (kind, geometry, semid,
+                                   msqid): handles take these from here, never from the (writable
+                                   by anyone) header */
     char name[SHMRING_NAME_MAX + 1];
 };
 
 /* One process's attachment to a ring segment: the out-of-line part of a handle. */
 struct shmring__attach {
-    struct shmring__map *map;   /* the shared mapping (hdr, size, shmid, semid, msqid are copies) */
-    struct shmring_header *hdr; /* local address of the segment */
-    size_t size;                /* bytes mapped */
-    int shmid;
-    int semid;
-    int msqid;
+    struct shmring__map *map; /* the shared mapping: segment, validated identity */
+    int semid;       /* map->ident.semid, used on every wait and presence change */
     int role;        /* enum shmring_role */
-    int anon;        /* anonymous ring: removed by the last close */
     int waiter_mode; /* enum shmring__waiter_mode */
     pid_t pid;       /* process whose presence (SEM_UNDO) this attachment holds */
     void *handle;    /* the struct shmring_spsc / shmring_mpmc this belongs to */
@@ -145,6 +138,8 @@ int shmring__presence_fork_child(int semid, int role);
 int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out);
 /* A private mapping for an anonymous ring (hdr attached by the caller), or NULL (ENOMEM). */
 struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, int shmid);
+/* Takes one more reference (the caller holds one). */
+void shmring__map_ref(struct shmring__map *m);
 /* Drops a reference; the last one detaches the segment and frees the mapping after a grace period. */
 void shmring__map_put(struct shmring__map *m);
 void shmring__registry_add(struct shmring__attach *a);

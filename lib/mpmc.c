@@ -118,11 +118,7 @@ int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_m
         goto fail;
     }
     a->map = m;
-    a->hdr = hdr;
-    a->size = m->size;
-    a->shmid = m->shmid;
-    a->semid = m->semid;
-    a->msqid = m->msqid;
+    a->semid = m->ident.semid;
     a->role = (int)role;
     a->waiter_mode = shmring__waiter_mode(&m->ident);
     a->pid = getpid();

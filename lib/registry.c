@@ -215,7 +215,7 @@ int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out
         RCU_READ_UNLOCK();
         if (e) {
             if (map_current(&e->map)) {
-                if (kind != 0 && e->map.kind != kind) {
+                if (kind != 0 && e->map.ident.kind != kind) {
                     shmring__map_put(&e->map);
                     err = -EPROTONOSUPPORT;
                     break;
@@ -242,9 +242,6 @@ int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out
                 free(fresh);
                 return err;
             }
-            fresh->map.semid = fresh->map.ident.semid;
-            fresh->map.msqid = fresh->map.ident.msqid;
-            fresh->map.kind = fresh->map.ident.kind;
             strncpy(fresh->map.name, name, SHMRING_NAME_MAX);
             fresh->hash = hash;
             fresh->refs = 1;
@@ -277,12 +274,14 @@ struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, 
     e->map.size = size;
     e->map.shmid = shmid;
     memcpy(&e->map.ident, &hdr->ident, sizeof(e->map.ident)); /* we made it: trusted */
-    e->map.semid = e->map.ident.semid;
-    e->map.msqid = e->map.ident.msqid;
-    e->map.kind = e->map.ident.kind;
     e->map.anon = 1;
     e->refs = 1;
     return &e->map;
+}
+
+void shmring__map_ref(struct shmring__map *m)
+{
+    __atomic_add_fetch(&ENTRY_OF(m)->refs, 1, __ATOMIC_RELAXED);
 }
 
 void shmring__map_put(struct shmring__map *m)

@@ -31,6 +31,20 @@
 /* How long an opener waits for a live creator to publish the header. */
 #define SEG_PUBLISH_WAIT_NS (2 * 1000 * 1000 * 1000LL)
 
+/* The header's magic once published: waits (boundedly) while it is 0 and the creator (cpid) lives.
+ * Returns 0 if it never came: the creator died or stalled half-way. Pairs with the release store
+ * that publishes the header in shmring__seg_create(). */
+static uint64_t await_magic(const struct shmring_header *hdr, pid_t cpid)
+{
+    int64_t deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
+    uint64_t magic;
+    while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0 && shmring__pid_alive(cpid, 0) &&
+           shmring__now_ns() < deadline)
+        usleep(1000);
+    /* Look once more: the creator may have published and exited since our last look. */
+    return magic ? magic : shmring__load(&hdr->ident.magic, acquire);
+}
+
 union shmring__semun {
     int val;
     struct semid_ds *buf;
@@ -326,7 +340,6 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
     struct semid_ds sds;
     union shmring__semun arg;
     uint64_t magic;
-    int64_t deadline;
     int shmid, err;
 
     if ((err = shmring__check_name(name)) != 0)
@@ -334,17 +347,9 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
     if ((err = attach_key(shmring__key(name), &shmid, &ds, &hdr)) != 0)
         return err;
 
-    deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
-    /* Pairs with the release store that publishes the header in shmring__seg_create(). */
-    while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0) {
-        if (!shmring__pid_alive(ds.shm_cpid, 0) || shmring__now_ns() > deadline) {
-            /* Look once more: the creator may have published and exited since our last look. */
-            if ((magic = shmring__load(&hdr->ident.magic, acquire)) != 0)
-                break;
-            err = -ENOENT; /* a creator that died (or stalled) half-way: not a ring */
-            goto fail;
-        }
-        usleep(1000);
+    if ((magic = await_magic(hdr, ds.shm_cpid)) == 0) {
+        err = -ENOENT; /* a creator that died (or stalled) half-way: not a ring */
+        goto fail;
     }
     if (magic != SHMRING_MAGIC) {
         err = -EBADMSG;
@@ -424,16 +429,8 @@ int shmring_unlink(const char *name)
         return remove_leftovers(key, 0) ? 0 : -ENOENT;
     if (err)
         return err;
-    magic = shmring__load(&hdr->ident.magic, acquire);
-    if (magic == 0) {
-        /* Being created: give a live creator the time an opener gives it to publish. */
-        int64_t deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
-        while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0 && shmring__pid_alive(ds.shm_cpid, 0) &&
-               shmring__now_ns() < deadline)
-            usleep(1000);
-        if (magic == 0)
-            magic = shmring__load(&hdr->ident.magic, acquire); /* published just before it exited? */
-    }
+    /* Being created: give a live creator the time an opener gives it to publish. */
+    magic = await_magic(hdr, ds.shm_cpid);
     if (magic == 0 && looks_half_made(hdr)) {
         /* Half made: ours to remove only if its creator is dead. */
         err = shmring__pid_alive(ds.shm_cpid, 0) ? -EBUSY : 0;

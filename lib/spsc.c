@@ -109,13 +109,8 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
         return -ENOMEM;
     }
     a->map = m;
-    a->hdr = hdr;
-    a->size = m->size;
-    a->shmid = m->shmid;
-    a->semid = m->semid;
-    a->msqid = m->msqid;
+    a->semid = m->ident.semid;
     a->role = role;
-    a->anon = m->anon;
     a->waiter_mode = shmring__waiter_mode(&m->ident);
     a->pid = getpid();
 
@@ -201,8 +196,8 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
                       struct shmring_spsc **consumer)
 {
     struct shmring_config defaults;
-    struct shmring_header *hdr, *hdr2;
-    struct shmring__map *m1, *m2;
+    struct shmring_header *hdr;
+    struct shmring__map *m;
     size_t size;
     uint64_t cap;
     int shmid, err;
@@ -220,31 +215,22 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
                               spsc_init, &hdr, &size, &shmid);
     if (err)
         return err;
-    /* Each handle owns one mapping, so that each close can detach its own. */
-    m1 = shmring__map_anon(hdr, size, shmid);
-    hdr2 = (struct shmring_header *)shmat(shmid, NULL, 0);
-    m2 = hdr2 == (void *)-1 ? NULL : shmring__map_anon(hdr2, size, shmid);
-    if (m1 == NULL || m2 == NULL) {
-        err = hdr2 == (void *)-1 ? shmring__errno() : -ENOMEM;
-        if (hdr2 != (void *)-1 && m2 == NULL)
-            shmdt(hdr2);
-        if (m2)
-            shmring__map_put(m2);
+    /* One mapping, one reference per handle: the last close detaches it. */
+    m = shmring__map_anon(hdr, size, shmid);
+    if (m == NULL) {
         shmring__seg_remove_objects(hdr);
-        if (m1)
-            shmring__map_put(m1); /* detaches hdr */
-        else
-            shmring__seg_detach(hdr);
+        shmring__seg_detach(hdr);
+        return -ENOMEM;
+    }
+    shmring__map_ref(m);
+    if ((err = attach(m, SHMRING_PRODUCER, producer)) != 0) {
+        shmring__seg_remove_objects(hdr);
+        shmring__map_put(m);
+        shmring__map_put(m);
         return err;
     }
-    if ((err = attach(m1, SHMRING_PRODUCER, producer)) != 0) {
-        shmring__map_put(m2);
-        shmring__seg_remove_objects(hdr);
-        shmring__map_put(m1);
-        return err;
-    }
-    if ((err = attach(m2, SHMRING_CONSUMER, consumer)) != 0) {
-        shmring__map_put(m2);
+    if ((err = attach(m, SHMRING_CONSUMER, consumer)) != 0) {
+        shmring__map_put(m);
         shmring_spsc_close(*producer); /* the last user: removes the objects */
         *producer = NULL;
         return err;
@@ -275,7 +261,7 @@ int shmring_spsc_close(struct shmring_spsc *r)
             shmring__sem_post_capped(a->semid, SHMRING_SEM_CONSUMER_WAKE);
             shmring__event(a->map, SHMRING_EV_EOS, a->role, a->pid);
         }
-        if (a->anon && shmring__sem_getval(a->semid, SHMRING_SEM_USERS) == 0)
+        if (a->map->anon && shmring__sem_getval(a->semid, SHMRING_SEM_USERS) == 0)
             shmring__seg_remove_objects(r->hdr);
     }
     shmring__map_put(a->map);
