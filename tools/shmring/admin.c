@@ -86,10 +86,8 @@ int cmd_create(int argc, char **argv)
             return cli_bad_option(argv, c);
         }
     }
-    if (optind >= argc)
-        return cli_usage_err("missing ring name");
-    if (optind + 1 < argc)
-        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    if (cli_one_name(argc, argv) != EXIT_OK)
+        return EXIT_USAGE;
     name = argv[optind];
     name_for_text(name, shown, sizeof(shown));
     if ((key = shmring_name_key(name)) < 0)

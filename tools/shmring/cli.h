@@ -51,6 +51,8 @@ int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Resets getopt for a subcommand's argv (glibc: optind 0 re-initialises; options may follow the
  * positional arguments, "create r --capacity 1M") and silences getopt's own messages. */
 void getopt_reset(void);
+/* After getopt: exactly one ring name left at argv[optind]? EXIT_OK, or a usage error (printed). */
+int cli_one_name(int argc, char **argv);
 /* An unknown option or a missing option argument found by getopt (optopt, argv[optind - 1]). */
 int cli_bad_option(char **argv, int c);
 

@@ -146,10 +146,8 @@ int cmd_events(int argc, char **argv)
             return cli_bad_option(argv, c);
         }
     }
-    if (optind >= argc)
-        return cli_usage_err("missing ring name");
-    if (optind + 1 < argc)
-        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    if ((rc = cli_one_name(argc, argv)) != EXIT_OK)
+        return rc;
     name_for_text(argv[optind], shown, sizeof(shown));
     if ((err = shmring_control_open(argv[optind], mask, &ctl)) != 0) {
         cli_err("%s: %s", shown, shmring_strerror(err));

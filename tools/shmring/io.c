@@ -391,10 +391,8 @@ int cmd_put(int argc, char **argv)
     }
     if (lines && block)
         return cli_usage_err("--lines and --block exclude each other");
-    if (optind >= argc)
-        return cli_usage_err("missing ring name");
-    if (optind + 1 < argc)
-        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    if ((rc = cli_one_name(argc, argv)) != EXIT_OK)
+        return rc;
     memset(&r, 0, sizeof(r));
     r.shown = name_for_text(argv[optind], shown, sizeof(shown));
     r.timeout_ns = (int64_t)(timeout * 1e9);
@@ -510,10 +508,8 @@ int cmd_get(int argc, char **argv)
     }
     if (lines && raw)
         return cli_usage_err("--lines and --raw exclude each other");
-    if (optind >= argc)
-        return cli_usage_err("missing ring name");
-    if (optind + 1 < argc)
-        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    if ((rc = cli_one_name(argc, argv)) != EXIT_OK)
+        return rc;
     memset(&r, 0, sizeof(r));
     r.shown = name_for_text(argv[optind], shown, sizeof(shown));
     r.timeout_ns = (int64_t)(timeout * 1e9);

@@ -410,10 +410,8 @@ int cmd_stat(int argc, char **argv)
             return cli_bad_option(argv, c);
         }
     }
-    if (optind >= argc)
-        return cli_usage_err("missing ring name");
-    if (optind + 1 < argc)
-        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    if ((rc = cli_one_name(argc, argv)) != EXIT_OK)
+        return rc;
     if ((rc = view_by_name(argv[optind], &v)) != EXIT_OK)
         return rc;
     if (v.what != VIEW_RING) {
@@ -514,10 +512,8 @@ int cmd_watch(int argc, char **argv)
             return cli_bad_option(argv, c);
         }
     }
-    if (optind >= argc)
-        return cli_usage_err("missing ring name");
-    if (optind + 1 < argc)
-        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    if ((rc = cli_one_name(argc, argv)) != EXIT_OK)
+        return rc;
     if ((rc = view_by_name(argv[optind], &v)) != EXIT_OK)
         return rc;
     name_for_text(argv[optind], shown, sizeof(shown));

@@ -324,3 +324,12 @@ void getopt_reset(void)
     optind = 0;
     opterr = 0;
 }
+
+int cli_one_name(int argc, char **argv)
+{
+    if (optind >= argc)
+        return cli_usage_err("missing ring name");
+    if (optind + 1 < argc)
+        return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
+    return EXIT_OK;
+}
