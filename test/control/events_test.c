@@ -64,6 +64,54 @@ static void expect_none(struct shmring_control *c)
                  rc == 0 ? shmring_event_name(ev.type) : "-");
 }
 
+/* A child process for the tests below: runs setup(name) (non-zero: exits with that status), tells
+ * the parent it is ready, then exits with after(name), or with after NULL waits to be killed.
+ * Returns the child's pid once it is ready. The child keeps what setup opened in statics. */
+static pid_t spawn_ready(int (*setup)(const char *), int (*after)(const char *), const char *name)
+{
+    int ready[2], rc;
+    pid_t child;
+    char b;
+    cr_assert_eq(pipe(ready), 0);
+    child = fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        close(ready[0]);
+        if ((rc = setup(name)) != 0)
+            _exit(rc);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(9);
+        if (after)
+            _exit(after(name));
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the child failed before it was ready");
+    close(ready[0]);
+    return child;
+}
+
+/* Kills a child made by spawn_ready() and reaps it. */
+static void kill_child(pid_t child)
+{
+    int st;
+    cr_assert_eq(kill(child, SIGKILL), 0);
+    cr_assert_eq(waitpid(child, &st, 0), child);
+}
+
+static struct shmring_control *child_ctl; /* in the child: its subscription */
+
+static int subscribe_all(const char *name)
+{
+    return shmring_control_open(name, SHMRING_EV_ALL, &child_ctl) ? 10 : 0;
+}
+
+static int subscribe_app(const char *name)
+{
+    return shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_APP), &child_ctl) ? 10 : 0;
+}
+
 Test(control, spsc_lifecycle_events)
 {
     const char *name = make_spsc();
@@ -161,36 +209,29 @@ Test(control, app_broadcast_and_bad_input)
 
 /* A message for one pid reaches that process's subscriptions only; a timed receive in the child
  * is woken by it well before its timeout. */
+/* The child of app_to_pid_wakes_timed_receiver: a timed receive woken by a message for its pid. */
+static int receive_code_77(const char *name)
+{
+    struct shmring_event ev;
+    int64_t t0 = testutil_now_ns();
+    (void)name;
+    if (shmring_control_recv(child_ctl, &ev, 20000 * MS) != 0) /* 20 s: it comes much earlier */
+        return 12;
+    if (ev.code != 77 || ev.to_pid != getpid() || testutil_now_ns() - t0 > 10000 * MS)
+        return 13;
+    shmring_control_close(child_ctl);
+    return 0;
+}
+
 Test(control, app_to_pid_wakes_timed_receiver)
 {
     const char *name = make_spsc();
     struct shmring_control *mine, *s;
-    int ready[2], rc;
     pid_t child;
-    char b;
+    int rc;
 
-    cr_assert_eq(pipe(ready), 0);
     cr_assert_eq(shmring_control_open(name, SHMRING_EV_ALL, &mine), 0);
-    child = fork();
-    cr_assert(child >= 0);
-    if (child == 0) {
-        struct shmring_control *c;
-        struct shmring_event ev;
-        int64_t t0;
-        if (shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_APP), &c) != 0)
-            _exit(10);
-        if (write(ready[1], "r", 1) != 1)
-            _exit(11);
-        t0 = testutil_now_ns();
-        rc = shmring_control_recv(c, &ev, 20000 * MS); /* 20 s: the message comes much earlier */
-        if (rc != 0)
-            _exit(12);
-        if (ev.code != 77 || ev.to_pid != getpid() || testutil_now_ns() - t0 > 10000 * MS)
-            _exit(13);
-        shmring_control_close(c);
-        _exit(0);
-    }
-    cr_assert_eq(read(ready[0], &b, 1), 1);
+    child = spawn_ready(subscribe_app, receive_code_77, name);
     usleep(50 * 1000); /* let the child go to sleep in its timed receive */
     cr_assert_eq(shmring_control_open(name, 0, &s), 0);
     cr_assert_eq(shmring_control_send(s, child, 77, NULL, 0), 1);
@@ -222,32 +263,26 @@ Test(control, timed_receive_times_out)
     assert_no_ipc();
 }
 
+/* The child of removal_ends_a_blocking_receive: one REMOVED event, then -EIDRM. */
+static int receive_removal(const char *name)
+{
+    struct shmring_event ev;
+    (void)name;
+    if (shmring_control_recv(child_ctl, &ev, SHMRING_FOREVER) != 0 || ev.type != SHMRING_EV_REMOVED)
+        return 12;
+    if (shmring_control_recv(child_ctl, &ev, 0) != -EIDRM || shmring_control_recv(child_ctl, &ev, SHMRING_FOREVER) != -EIDRM)
+        return 13;
+    shmring_control_close(child_ctl);
+    return 0;
+}
+
 /* A receiver blocked without limit learns of the removal: one REMOVED event, then -EIDRM. */
 Test(control, removal_ends_a_blocking_receive)
 {
     const char *name = make_spsc();
-    struct shmring_control *c;
-    int ready[2], rc;
-    pid_t child;
-    char b;
+    pid_t child = spawn_ready(subscribe_all, receive_removal, name);
+    int rc;
 
-    cr_assert_eq(pipe(ready), 0);
-    child = fork();
-    cr_assert(child >= 0);
-    if (child == 0) {
-        struct shmring_event ev;
-        if (shmring_control_open(name, SHMRING_EV_ALL, &c) != 0)
-            _exit(10);
-        if (write(ready[1], "r", 1) != 1)
-            _exit(11);
-        if ((rc = shmring_control_recv(c, &ev, SHMRING_FOREVER)) != 0 || ev.type != SHMRING_EV_REMOVED)
-            _exit(12);
-        if (shmring_control_recv(c, &ev, 0) != -EIDRM || shmring_control_recv(c, &ev, SHMRING_FOREVER) != -EIDRM)
-            _exit(13);
-        shmring_control_close(c);
-        _exit(0);
-    }
-    cr_assert_eq(read(ready[0], &b, 1), 1);
     usleep(50 * 1000);
     cr_assert_eq(shmring_unlink(name), 0);
     rc = testutil_wait_timeout(child, 10000 * MS);
@@ -257,6 +292,14 @@ Test(control, removal_ends_a_blocking_receive)
 
 /* A producer killed with SIGKILL: the consumer's wait ends with end of stream, and the subscriber
  * hears PEER_DIED with the dead pid, exactly once. */
+static int produce_abc(const char *name)
+{
+    struct shmring_spsc *p;
+    if (shmring_spsc_open(name, SHMRING_PRODUCER, &p) != 0)
+        return 10;
+    return shmring_spsc_push(p, "abc", 3) ? 11 : 0;
+}
+
 Test(control, spsc_producer_death_is_reported_once)
 {
     const char *name = make_spsc();
@@ -264,28 +307,12 @@ Test(control, spsc_producer_death_is_reported_once)
     struct shmring_spsc *q;
     struct shmring_event ev;
     uint8_t buf[16];
-    int ready[2], st;
     pid_t child;
-    char b;
 
-    cr_assert_eq(pipe(ready), 0);
     cr_assert_eq(shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_PEER_DIED), &c), 0);
     cr_assert_eq(shmring_spsc_open(name, SHMRING_CONSUMER, &q), 0);
-    child = fork();
-    cr_assert(child >= 0);
-    if (child == 0) {
-        struct shmring_spsc *p;
-        if (shmring_spsc_open(name, SHMRING_PRODUCER, &p) != 0)
-            _exit(10);
-        shmring_spsc_push(p, "abc", 3);
-        if (write(ready[1], "r", 1) != 1)
-            _exit(11);
-        pause();
-        _exit(0);
-    }
-    cr_assert_eq(read(ready[0], &b, 1), 1);
-    cr_assert_eq(kill(child, SIGKILL), 0);
-    cr_assert_eq(waitpid(child, &st, 0), child);
+    child = spawn_ready(produce_abc, NULL, name);
+    kill_child(child);
     cr_assert_eq(shmring_spsc_pop_wait(q, buf, sizeof(buf), 5000 * MS), 3);
     cr_assert_eq(shmring_spsc_pop_wait(q, buf, sizeof(buf), 5000 * MS), -EPIPE);
     expect(c, SHMRING_EV_PEER_DIED, SHMRING_PRODUCER, child);
@@ -299,37 +326,28 @@ Test(control, spsc_producer_death_is_reported_once)
 
 /* An MPMC producer killed between claim and publish: the consumer's recovery skips the slot and
  * the subscriber hears PEER_DIED. */
+static int claim_one(const char *name)
+{
+    struct shmring_mpmc *cp;
+    struct shmring_mpmc_span span = {0, 0};
+    if (shmring_mpmc_open(name, SHMRING_PRODUCER, &cp) != 0)
+        return 10;
+    return shmring_mpmc_claim(cp, 1, &span) == 1 ? 0 : 11; /* claimed, never published */
+}
+
 Test(control, mpmc_holder_death_is_reported)
 {
     const char *name = make_mpmc();
     struct shmring_control *c;
     struct shmring_mpmc *q, *p;
     uint8_t buf[64];
-    int ready[2], st;
     pid_t child;
-    char b;
 
-    cr_assert_eq(pipe(ready), 0);
     cr_assert_eq(shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_PEER_DIED), &c), 0);
     cr_assert_eq(shmring_mpmc_open(name, SHMRING_CONSUMER, &q), 0);
     cr_assert_eq(shmring_mpmc_open(name, SHMRING_PRODUCER, &p), 0); /* stays: no end of stream */
-    child = fork();
-    cr_assert(child >= 0);
-    if (child == 0) {
-        struct shmring_mpmc *cp;
-        struct shmring_mpmc_span span = {0, 0};
-        if (shmring_mpmc_open(name, SHMRING_PRODUCER, &cp) != 0)
-            _exit(10);
-        if (shmring_mpmc_claim(cp, 1, &span) != 1) /* claimed, never published */
-            _exit(11);
-        if (write(ready[1], "r", 1) != 1)
-            _exit(12);
-        pause();
-        _exit(0);
-    }
-    cr_assert_eq(read(ready[0], &b, 1), 1);
-    cr_assert_eq(kill(child, SIGKILL), 0);
-    cr_assert_eq(waitpid(child, &st, 0), child);
+    child = spawn_ready(claim_one, NULL, name);
+    kill_child(child);
     cr_assert_eq(shmring_mpmc_push(p, "after", 5), 0);
     cr_assert_eq(shmring_mpmc_pop_wait(q, buf, sizeof(buf), 5000 * MS), 5);
     expect(c, SHMRING_EV_PEER_DIED, SHMRING_PRODUCER, child);
@@ -387,29 +405,14 @@ Test(control, dead_subscriber_is_reaped)
     const char *name = make_spsc();
     struct shmring_control *s, *live;
     struct shmring_event ev;
-    int ready[2], st, i;
-    pid_t child;
-    char b;
+    pid_t child = spawn_ready(subscribe_all, NULL, name);
+    int i;
 
-    cr_assert_eq(pipe(ready), 0);
-    child = fork();
-    cr_assert(child >= 0);
-    if (child == 0) {
-        struct shmring_control *c;
-        if (shmring_control_open(name, SHMRING_EV_ALL, &c) != 0)
-            _exit(10);
-        if (write(ready[1], "r", 1) != 1)
-            _exit(11);
-        pause();
-        _exit(0);
-    }
-    cr_assert_eq(read(ready[0], &b, 1), 1);
     cr_assert_eq(shmring_control_open(name, 0, &s), 0);
     for (i = 0; i < 1000 && shmring_control_send(s, 0, 1, "0123456789", 10) == 1; i++)
         ;
     cr_assert(i < 1000, "the queue never filled");
-    cr_assert_eq(kill(child, SIGKILL), 0);
-    cr_assert_eq(waitpid(child, &st, 0), child);
+    kill_child(child);
     cr_assert_eq(shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_APP), &live), 0);
     /* Queue full of the dead one's messages: this send reaps it and gets through. */
     cr_assert_eq(shmring_control_send(s, 0, 2, NULL, 0), 1);
