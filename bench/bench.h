@@ -46,12 +46,15 @@ enum transport_id {
     TP_SPSC_SLEEP,
     TP_MPMC,
     TP_MPMC_SLEEP,
+    TP_SPSC_COPY,     /* shmring SPSC through push/pop: one record per call, copied in and out */
     TP_PIPE,
     TP_FIFO,
     TP_UNIX,
     TP_TCP,
     TP_MSGQ,
     TP_SHMSEM,
+    TP_CK,            /* peer: Concurrency Kit ck_ring, SPSC (peers.c) */
+    TP_RTE,           /* peer: DPDK rte_ring, SPSC (peers.c) */
     TP_COUNT
 };
 
@@ -227,6 +230,20 @@ struct transport {
 };
 
 extern const struct transport transports[TP_COUNT];
+
+/* peers.c: the other libraries' rings (setup, attach, send, recv, detach, cleanup as above). */
+int peer_ck_setup(struct tp *t);
+int peer_ck_attach(struct tp *t, int side);
+int peer_ck_send(struct tp *t, int dir, const void *buf);
+int peer_ck_recv(struct tp *t, int dir, void *buf);
+void peer_ck_detach(struct tp *t);
+void peer_ck_cleanup(struct tp *t);
+int peer_rte_setup(struct tp *t);
+int peer_rte_attach(struct tp *t, int side);
+int peer_rte_send(struct tp *t, int dir, const void *buf);
+int peer_rte_recv(struct tp *t, int dir, void *buf);
+void peer_rte_detach(struct tp *t);
+void peer_rte_cleanup(struct tp *t);
 
 /* shmring transports: the semaphore operations their rings made so far (sleeps + wake-ups of
  * both sides, from the rings' shared counters); 0 for the others. */

@@ -49,7 +49,7 @@ if [ $rc -ne 0 ]; then
     fail=1
 fi
 check_left "--quick"
-for tp in spsc spsc-sleep mpmc mpmc-sleep pipe fifo unix tcp msgq shmsem; do
+for tp in spsc spsc-sleep mpmc mpmc-sleep spsc-copy pipe fifo unix tcp msgq shmsem ck-spsc rte-spsc; do
     for size in 64 4K; do
         n=$(sed '/^targets/,$d' "$out" | grep -cE "^  $tp +$size ")
         # ping-pong + stream, and three paced rates for shmring
@@ -80,8 +80,8 @@ echo "result rows printed: $rows, CSV rows: $csv_rows"
 
 # 2. The verification: one wrong sequence number fails the run, on every transport, each workload.
 for wl in pingpong stream paced; do
-    tps="spsc spsc-sleep mpmc mpmc-sleep"
-    [ $wl != paced ] && tps="$tps pipe fifo unix tcp msgq shmsem"
+    tps="spsc spsc-sleep mpmc mpmc-sleep spsc-copy"
+    [ $wl != paced ] && tps="$tps pipe fifo unix tcp msgq shmsem ck-spsc rte-spsc"
     for tp in $tps; do
         "$bench" --inject-fault --quiet --transports "$tp" --workloads $wl --size 64 --count 1100 --probe-ms 0 \
             --duration 0.05 --rates 50 >"$out" 2>&1
@@ -98,7 +98,7 @@ for wl in pingpong stream paced; do
 done
 
 # 3. SIGINT in the middle of a measurement, for a transport of each kind of object.
-for tp in spsc spsc-sleep mpmc fifo unix tcp msgq shmsem; do
+for tp in spsc spsc-sleep mpmc fifo unix tcp msgq shmsem rte-spsc; do
     wls=pingpong,stream
     [ $tp = spsc ] && wls=paced
     "$bench" --quiet --transports "$tp" --workloads $wls --size 64 --duration 30 >"$out" 2>&1 &

@@ -54,7 +54,7 @@ static void usage(FILE *f)
             "  --probe-ms MS      length of the cache-line probe before each measurement (default 20)\n"
             "  --huge             shmring segments on huge pages (needs vm.nr_hugepages)\n"
             "  --transports LIST  comma-separated names from the list above, or the groups all,\n"
-            "                     floor, shmring, kernel (default all)\n"
+            "                     floor, shmring, kernel, peers (default all)\n"
             "  --workloads LIST   pingpong, stream, paced, or all (default all)\n"
             "  --sweep            the README's performance run: every transport, every workload, sizes\n"
             "                     8,64,512,4K,64K,1M, 0.3 s each; writes the plots when --plot is given\n"
@@ -164,7 +164,11 @@ static int add_transport(const char *s, size_t n, void *ctx)
         return 0;
     }
     if (item_eq(s, n, "shmring")) {
-        *mask |= 1u << TP_SPSC | 1u << TP_SPSC_SLEEP | 1u << TP_MPMC | 1u << TP_MPMC_SLEEP;
+        *mask |= 1u << TP_SPSC | 1u << TP_SPSC_SLEEP | 1u << TP_MPMC | 1u << TP_MPMC_SLEEP | 1u << TP_SPSC_COPY;
+        return 0;
+    }
+    if (item_eq(s, n, "peers")) {
+        *mask |= 1u << TP_CK | 1u << TP_RTE;
         return 0;
     }
     if (item_eq(s, n, "kernel")) {
@@ -352,7 +356,7 @@ int bench_parse_opts(int argc, char **argv, struct opts *o)
             o->transports = 0;
             if (each_item(optarg, add_transport, &o->transports) != 0)
                 return bad("--transports: expected a comma-separated list of transport names or all, floor, "
-                           "shmring, kernel (see --help), got '%s'", optarg);
+                           "shmring, kernel, peers (see --help), got '%s'", optarg);
             break;
         case O_WORKLOADS:
             o->workloads = 0;

@@ -907,6 +907,8 @@ const struct transport transports[TP_COUNT] = {
     [TP_MPMC_SLEEP] = {"mpmc-sleep", "shmring MPMC ring, spin --spin times then sleep on the semaphore", 1,
                        mpmc_setup, mpmc_attach, mpmc_send, mpmc_recv, mpmc_send_batch, mpmc_recv_batch, mpmc_detach,
                        mpmc_cleanup},
+    [TP_SPSC_COPY] = {"spsc-copy", "shmring SPSC ring, spinning, push/pop: one record per call, copied in and out", 1,
+                      spsc_setup, spsc_attach, spsc_send, spsc_recv, NULL, NULL, spsc_detach, nothing_named},
     [TP_PIPE] = {"pipe", "pipe(2), one per direction", 0, FD_OPS(pipe_setup, pipe_attach, fd_send, fd_recv,
                                                                    nothing_named)},
     [TP_FIFO] = {"fifo", "named FIFOs (mkfifo in a private temp dir, removed once open)", 0,
@@ -920,4 +922,9 @@ const struct transport transports[TP_COUNT] = {
     [TP_SHMSEM] = {"shmsem", "System V shm segment + semaphore pair per direction, one message at a time", 0,
                    shmsem_setup, shmsem_attach, shmsem_send, shmsem_recv, NULL, NULL, shmsem_detach,
                    shmsem_cleanup},
+    [TP_CK] = {"ck-spsc", "peer: Concurrency Kit ck_ring SPSC, spinning, records copied in and out", 0, peer_ck_setup,
+               peer_ck_attach, peer_ck_send, peer_ck_recv, NULL, NULL, peer_ck_detach, peer_ck_cleanup},
+    [TP_RTE] = {"rte-spsc", "peer: DPDK rte_ring SPSC (elem API, no EAL), spinning, records copied in and out", 0,
+                peer_rte_setup, peer_rte_attach, peer_rte_send, peer_rte_recv, NULL, NULL, peer_rte_detach,
+                peer_rte_cleanup},
 };
