@@ -38,6 +38,7 @@ int cmd_put(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_send(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 /* --- util.c ---------------------------------------------------------------------------------- */
 

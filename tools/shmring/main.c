@@ -22,6 +22,7 @@ static const struct cli_cmd commands[] = {
     {"get", cmd_get, "copy a ring's records to stdout until end of stream"},
     {"events", cmd_events, "print a ring's control events (attach, detach, eos, peer died, ...)"},
     {"send", cmd_send, "send an application message on a ring's control channel"},
+    {"bridge", cmd_bridge, "forward a ring to a ZeroMQ socket, or a ZeroMQ socket into a ring"},
     {"bench", cmd_bench, "measure latency and throughput beside pipes, sockets, SysV IPC (--help)"},
 };
 
