@@ -186,6 +186,28 @@ static int reap_word(const struct shmring__map *m, SHMRING_ATOMIC(uint64_t) *wor
     return 1;
 }
 
+int shmring__reap_absent(const struct shmring__map *m, int semid, int role)
+{
+    SHMRING_ATOMIC(uint64_t) *word;
+    uint64_t owner;
+    if (m->ident.kind != SHMRING_KIND_SPSC)
+        return 0;
+    word = role == SHMRING_PRODUCER ? &m->hdr->prod.owner : &m->hdr->cons.owner;
+    /* Owner first, presence second: an attacher counts itself before it stores its owner word and a
+     * closer clears the word before it uncounts itself, so a word seen before a count of 0 belongs to
+     * a process whose SEM_UNDO adjustment the kernel has applied: it exited, whatever its pid looks
+     * like from here (still exiting, or in another PID namespace). */
+    owner = shmring__load(word, acquire);
+    if (owner == 0 || shmring__sem_getval(semid, role == SHMRING_PRODUCER ? SHMRING_SEM_PRODUCERS
+                                                                            : SHMRING_SEM_CONSUMERS) != 0)
+        return 0;
+    if (!shmring__cas(word, &owner, 0, acq_rel, relaxed))
+        return 0;
+    shmring__fetch_add(&m->hdr->stats.peer_deaths, 1, relaxed);
+    shmring__event(m, SHMRING_EV_PEER_DIED, role, SHMRING_OWNER_PID(owner));
+    return 1;
+}
+
 int shmring__reap_dead(const struct shmring__map *m)
 {
     struct shmring_header *hdr = m->hdr;

@@ -152,6 +152,10 @@ void shmring__event(const struct shmring__map *m, uint32_t type, int role, pid_t
  * participants), frees their owner words (one CAS: each death is found once) and reports each as
  * SHMRING_EV_PEER_DIED. Returns how many it found. */
 int shmring__reap_dead(const struct shmring__map *m);
+/* SPSC: the side `role` holds an owner word but no presence count: its process exited without
+ * closing (decided by the kernel's SEM_UNDO, not by its pid, so an exiting process or one in another
+ * PID namespace is judged right). Clears the word, counts and reports the death once. 1 if reaped. */
+int shmring__reap_absent(const struct shmring__map *m, int semid, int role);
 
 /* --- state shared by both ring kinds (wait.c) --- */
 /* 0 if the ring may be used: not found broken by this handle (*broken) nor marked corrupt by

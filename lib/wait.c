@@ -282,6 +282,7 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         }
         if (n == 0 && shmring__load(peer_attaches, relaxed) > 0) {
             /* The other side came and went. If it died, tell the subscribers (once). */
+            shmring__reap_absent(a->map, a->semid, w->consumer ? SHMRING_PRODUCER : SHMRING_CONSUMER);
             shmring__reap_dead(a->map);
             /* A consumer still gets what was committed. */
             rc = w->ready(w->ctx, 1);

@@ -324,6 +324,32 @@ Test(control, spsc_producer_death_is_reported_once)
     assert_no_ipc();
 }
 
+/* The death of a producer whose owner word names a live process here (as a pid from another PID
+ * namespace may, or a pid read while the dead process is still exiting) is still reported: the
+ * verdict comes from the kernel's SEM_UNDO (no presence left), not from the pid. The parent writes
+ * its own pid into the dead child's owner word to stage it. */
+Test(control, spsc_death_judged_by_presence_not_pid)
+{
+    const char *name = make_spsc();
+    struct shmring_control *c;
+    struct shmring_spsc *q;
+    uint8_t buf[16];
+    pid_t child;
+
+    cr_assert_eq(shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_PEER_DIED), &c), 0);
+    cr_assert_eq(shmring_spsc_open(name, SHMRING_CONSUMER, &q), 0);
+    child = spawn_ready(produce_abc, NULL, name);
+    kill_child(child);
+    shmring__store(&q->hdr->prod.owner, shmring__owner_word(getpid(), 0, 0), relaxed);
+    cr_assert_eq(shmring_spsc_pop_wait(q, buf, sizeof(buf), 5000 * MS), 3);
+    cr_assert_eq(shmring_spsc_pop_wait(q, buf, sizeof(buf), 5000 * MS), -EPIPE);
+    expect(c, SHMRING_EV_PEER_DIED, SHMRING_PRODUCER, getpid());
+    cr_assert_eq(shmring_spsc_close(q), 0);
+    cr_assert_eq(shmring_control_close(c), 0);
+    cr_assert_eq(shmring_unlink(name), 0);
+    assert_no_ipc();
+}
+
 /* An MPMC producer killed between claim and publish: the consumer's recovery skips the slot and
  * the subscriber hears PEER_DIED. */
 static int claim_one(const char *name)
