@@ -18,6 +18,13 @@
 extern "C" {
 #endif
 
+/* This release of the library (shmring.pc's Version comes from here). The shared-memory layout has
+ * its own version (SHMRING_ABI_VERSION in layout.h), checked when a ring is opened. */
+#define SHMRING_VERSION_MAJOR 1
+#define SHMRING_VERSION_MINOR 0
+#define SHMRING_VERSION_PATCH 0
+#define SHMRING_VERSION_STRING "1.0.0"
+
 /* Longest ring name, in bytes, without the terminating NUL. Names are any bytes but '\0' and '/'. */
 #define SHMRING_NAME_MAX 63
 
