@@ -63,20 +63,23 @@ int shmring__owner_alive(uint64_t owner);
 /* --- segment.c --- */
 /* Creates a segment of `kind` with `data_bytes` at `data_offset`, its semaphore set and message
  * queue, fills the identity, lets init() set up the kind's own state, publishes it and leaves it
- * attached at *hdr (size in *size, id in *shmid). name NULL: anonymous (IPC_PRIVATE, already
+ * attached at *hdr (size in *size, id in *shmid) and, if ident is not NULL, its identity as made
+ * (from this process's own variables) in *ident. name NULL: anonymous (IPC_PRIVATE, already
  * marked for removal). */
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
                         uint64_t data_offset, uint64_t data_bytes, const struct shmring_config *cfg,
                         int (*init)(struct shmring_header *, const struct shmring_config *),
-                        struct shmring_header **hdr, size_t *size, int *shmid);
+                        struct shmring_header **hdr, size_t *size, int *shmid,
+                        struct shmring_ident *ident);
 /* Attaches the ring `name`, waits for its publication, validates its identity against `kind` (0:
  * either kind) and the kernel's idea of the segment size, and checks that the semaphore set and
  * queue the header names carry the ring's key. */
 int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **hdr, size_t *size,
                       int *shmid, struct shmring_ident *ident);
 void shmring__seg_detach(struct shmring_header *hdr);
-/* Removes the semaphore set and queue of a ring (those that really are its own). */
-void shmring__seg_remove_objects(const struct shmring_header *hdr);
+/* Removes the semaphore set and queue an identity in process memory names (made by this process,
+ * or validated at open), each only if it still carries the identity's key. */
+void shmring__seg_remove_objects(const struct shmring_ident *ident);
 
 /* Bytes between MPMC slots: header + payload rounded up so that no slot shares a cache line with
  * another (16, 32, 64, then multiples of 64). A 64-byte payload in an 80-byte stride shared its
@@ -137,7 +140,8 @@ int shmring__presence_fork_child(int semid, int role);
  * reused. Returns 0 with a reference in *out, or the errors of shmring__seg_open(). */
 int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out);
 /* A private mapping for an anonymous ring (hdr attached by the caller), or NULL (ENOMEM). */
-struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, int shmid);
+struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, int shmid,
+                                       const struct shmring_ident *ident);
 /* Takes one more reference (the caller holds one). */
 void shmring__map_ref(struct shmring__map *m);
 /* Drops a reference; the last one detaches the segment and frees the mapping after a grace period. */

@@ -50,7 +50,7 @@ int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
         return -EINVAL;
     err = shmring__seg_create(name, SHMRING_KIND_MPMC, cap, cfg->slot_size, SHMRING_MPMC_DATA_OFFSET,
                               cap * shmring__mpmc_stride(cfg->slot_size), cfg, mpmc_init, &hdr, &size,
-                              &shmid);
+                              &shmid, NULL);
     if (err)
         return err;
     shmring__seg_detach(hdr);

@@ -265,7 +265,8 @@ int shmring__map_open(const char *name, uint32_t kind, struct shmring__map **out
     return err;
 }
 
-struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, int shmid)
+struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, int shmid,
+                                       const struct shmring_ident *ident)
 {
     struct entry *e = (struct entry *)calloc(1, sizeof(*e));
     if (e == NULL)
@@ -273,7 +274,7 @@ struct shmring__map *shmring__map_anon(struct shmring_header *hdr, size_t size, 
     e->map.hdr = hdr;
     e->map.size = size;
     e->map.shmid = shmid;
-    memcpy(&e->map.ident, &hdr->ident, sizeof(e->map.ident)); /* we made it: trusted */
+    e->map.ident = *ident; /* as the creator made it, not re-read from the segment */
     e->map.anon = 1;
     e->refs = 1;
     return &e->map;

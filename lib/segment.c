@@ -6,9 +6,10 @@
  * The header's magic is stored last, with release; openers wait (boundedly) for it, so they never
  * see a half-made ring.
  *
- * The header is untrusted, and so are the ids in it: before using or removing the semaphore set or
- * the queue, a process checks that the object carries the ring's key (and, for the set, our number
- * of semaphores), so that a corrupt header can never make it touch somebody else's objects.
+ * The header is untrusted, and so are the ids in it: an opener checks that the objects the header
+ * names carry the key derived from the name (and, for the set, our number of semaphores) and keeps
+ * its own copy; nothing is ever removed by an id read from shared memory: unlink and the reaper
+ * remove what is on the name's key, an anonymous ring's last close what its creator made.
  */
 #include <errno.h>
 #include <string.h>
@@ -71,21 +72,21 @@ static int msq_is_ours(int msqid, key_t key)
     return msgctl(msqid, IPC_STAT, &mds) == 0 && mds.msg_perm.__key == key;
 }
 
-/* Removes the ring's semaphore set and queue, those of them the header says were made and that
- * are really the ring's. */
-static void remove_objects(const struct shmring_header *hdr)
+/* Removes a semaphore set and a queue known from process memory (the ids this process made, or
+ * validated at open), each only if it still carries `key` (ids are reused once an object is gone).
+ * Never called with ids read back from shared memory: anyone who can write the header could name
+ * another ring's objects there. -1: none. */
+static void remove_ids(key_t key, int semid, int msqid)
 {
-    key_t key = (key_t)hdr->ident.key;
-    uint32_t init = hdr->ident.reserved0;
-    if ((init & SEG_INIT_SEM) && sem_is_ours(hdr->ident.semid, key))
-        semctl(hdr->ident.semid, 0, IPC_RMID);
-    if ((init & SEG_INIT_MSQ) && msq_is_ours(hdr->ident.msqid, key))
-        msgctl(hdr->ident.msqid, IPC_RMID, NULL);
+    if (semid >= 0 && sem_is_ours(semid, key))
+        semctl(semid, 0, IPC_RMID);
+    if (msqid >= 0 && msq_is_ours(msqid, key))
+        msgctl(msqid, IPC_RMID, NULL);
 }
 
-void shmring__seg_remove_objects(const struct shmring_header *hdr)
+void shmring__seg_remove_objects(const struct shmring_ident *id)
 {
-    remove_objects(hdr);
+    remove_ids((key_t)id->key, id->semid, id->msqid);
 }
 
 /* A segment whose header was never published: is it a ring that a creator began? The creator's
@@ -120,7 +121,7 @@ static int reap_half_made(key_t key)
     if (hdr == (void *)-1)
         return 0;
     if (looks_half_made(hdr)) {
-        remove_objects(hdr);
+        /* What is on the name's key is the ring's; the header's ids are not looked at. */
         remove_leftovers(key, 1);
         shmctl(shmid, IPC_RMID, NULL);
         reaped = 1;
@@ -161,7 +162,8 @@ static int make_msq(key_t key, int mode)
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
                         uint64_t data_offset, uint64_t data_bytes, const struct shmring_config *cfg,
                         int (*init)(struct shmring_header *, const struct shmring_config *),
-                        struct shmring_header **out, size_t *out_size, int *out_shmid)
+                        struct shmring_header **out, size_t *out_size, int *out_shmid,
+                        struct shmring_ident *out_id)
 {
     struct shmring_config defaults;
     union shmring__semun arg;
@@ -169,7 +171,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     struct shmring_header *hdr;
     uint64_t size;
     key_t key = IPC_PRIVATE;
-    int shmid, flags, err, tries;
+    int shmid, flags, err, tries, semid = -1, msqid = -1;
     uint32_t mode;
 
     if (cfg == NULL) {
@@ -245,19 +247,19 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         errno = -err;
         goto fail;
     }
-    hdr->ident.semid = err;
+    hdr->ident.semid = semid = err;
     hdr->ident.reserved0 |= SEG_INIT_SEM;
     /* Linux zeroes new semaphores; POSIX leaves them undefined, so say it. */
     memset(zeros, 0, sizeof(zeros));
     zeros[SHMRING_SEM_CONTROL] = 1; /* at rest; see control.c */
     arg.array = zeros;
-    if (semctl(hdr->ident.semid, 0, SETALL, arg) != 0)
+    if (semctl(semid, 0, SETALL, arg) != 0)
         goto fail;
     if ((err = make_msq(key, (int)mode)) < 0) {
         errno = -err;
         goto fail;
     }
-    hdr->ident.msqid = err;
+    hdr->ident.msqid = msqid = err;
     hdr->ident.reserved0 |= SEG_INIT_MSQ;
     if (init && (err = init(hdr, cfg)) != 0) {
         errno = -err;
@@ -266,6 +268,20 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     if (key == IPC_PRIVATE)
         shmctl(shmid, IPC_RMID, NULL); /* freed when the last process detaches */
 
+    if (out_id) {
+        /* The identity as this process made it: the fields it acts on come from its own
+         * variables, not from the (writable by others) header. */
+        memcpy(out_id, &hdr->ident, sizeof(*out_id));
+        out_id->key = (uint32_t)key;
+        out_id->kind = kind;
+        out_id->capacity = capacity;
+        out_id->slot_size = slot_size;
+        out_id->data_offset = data_offset;
+        out_id->segment_size = size;
+        out_id->semid = semid;
+        out_id->msqid = msqid;
+        out_id->magic = SHMRING_MAGIC;
+    }
     /* Publishes the header: pairs with the acquire load in shmring__seg_open(). */
     shmring__store(&hdr->ident.magic, SHMRING_MAGIC, release);
     *out = hdr;
@@ -275,7 +291,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
 
 fail:
     err = shmring__errno();
-    remove_objects(hdr);
+    remove_ids(key, semid, msqid);
     shmdt(hdr);
     shmctl(shmid, IPC_RMID, NULL);
     return err;
@@ -457,8 +473,9 @@ int shmring_unlink(const char *name)
         shmring__fetch_or(&hdr->stats.state, SHMRING_STATE_REMOVED, release);
     /* The semaphores and queue before the segment: if we are killed in between, the segment still
      * names the ring and another unlink finishes the job. Removing the semaphores wakes every
-     * sleeper with EIDRM. */
-    remove_objects(hdr);
+     * sleeper with EIDRM. They are the objects on the name's key (a ring's three objects share
+     * it): the ids in the header are never used here, since whoever can write the header could
+     * name another ring's objects there (test/adversarial/trust_test.c). */
     remove_leftovers(key, 1);
     if (shmctl(shmid, IPC_RMID, NULL) != 0) {
         err = shmring__errno();

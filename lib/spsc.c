@@ -45,7 +45,7 @@ int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
     if ((err = check_capacity(cap)) != 0)
         return err;
     err = shmring__seg_create(name, SHMRING_KIND_SPSC, cap, 0, SHMRING_HEADER_SIZE, cap, cfg,
-                              spsc_init, &hdr, &size, &shmid);
+                              spsc_init, &hdr, &size, &shmid, NULL);
     if (err)
         return err;
     shmring__seg_detach(hdr);
@@ -198,6 +198,7 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
     struct shmring_config defaults;
     struct shmring_header *hdr;
     struct shmring__map *m;
+    struct shmring_ident ident;
     size_t size;
     uint64_t cap;
     int shmid, err;
@@ -212,19 +213,19 @@ int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **pr
     if ((err = check_capacity(cap)) != 0)
         return err;
     err = shmring__seg_create(NULL, SHMRING_KIND_SPSC, cap, 0, SHMRING_HEADER_SIZE, cap, cfg,
-                              spsc_init, &hdr, &size, &shmid);
+                              spsc_init, &hdr, &size, &shmid, &ident);
     if (err)
         return err;
     /* One mapping, one reference per handle: the last close detaches it. */
-    m = shmring__map_anon(hdr, size, shmid);
+    m = shmring__map_anon(hdr, size, shmid, &ident);
     if (m == NULL) {
-        shmring__seg_remove_objects(hdr);
+        shmring__seg_remove_objects(&ident);
         shmring__seg_detach(hdr);
         return -ENOMEM;
     }
     shmring__map_ref(m);
     if ((err = attach(m, SHMRING_PRODUCER, producer)) != 0) {
-        shmring__seg_remove_objects(hdr);
+        shmring__seg_remove_objects(&ident);
         shmring__map_put(m);
         shmring__map_put(m);
         return err;
@@ -262,7 +263,7 @@ int shmring_spsc_close(struct shmring_spsc *r)
             shmring__event(a->map, SHMRING_EV_EOS, a->role, a->pid);
         }
         if (a->map->anon && shmring__sem_getval(a->semid, SHMRING_SEM_USERS) == 0)
-            shmring__seg_remove_objects(r->hdr);
+            shmring__seg_remove_objects(&a->map->ident);
     }
     shmring__map_put(a->map);
     free(a);
@@ -295,13 +296,17 @@ int shmring__spsc_corrupt(struct shmring_spsc *r)
     return -EUCLEAN;
 }
 
-/* Reloads the consumer's position and checks it: it may only move forward, up to our tail. */
+/* Reloads the consumer's position and checks it: it may only move forward, and only over records
+ * we published (a consumer cannot have released what it could not see): never into our own
+ * reserved, uncommitted records, which a position up to the tail would hand back to us for reuse
+ * (test/adversarial/trust_test.c). Loaded once; a bad value is corruption. */
 static int refresh_head(struct shmring_spsc *r)
 {
     /* Pairs with the release store in shmring_spsc_release(): the consumer is done with the
      * records before that position, so we may overwrite them. */
     uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
-    if (head - r->head_cache > r->tail - r->head_cache || (head & (SHMRING_REC_ALIGN - 1)))
+    uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
+    if (head - r->head_cache > published - r->head_cache || (head & (SHMRING_REC_ALIGN - 1)))
         return shmring__spsc_corrupt(r);
     r->head_cache = head;
     return 0;
