@@ -4,6 +4,7 @@
 
 #include "shmring/common.h"
 #include "shmring/control.h"
+#include "shmring/ffi.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
