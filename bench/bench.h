@@ -72,6 +72,7 @@ struct opts {
     int rates[BENCH_MAX_RATES]; /* paced stream: percent of the measured maximum */
     int nrates;
     int huge;           /* shmring segments on huge pages */
+    uint32_t wake;      /* shmring rings' creation flags for the wake-up protocol (0: default) */
     unsigned transports; /* bit per enum transport_id */
     unsigned workloads;  /* bit per enum workload */
     int sweep;
@@ -172,6 +173,7 @@ struct tp_conf {
     unsigned batch;     /* shmring stream batch */
     uint32_t spin;      /* spins before sleeping (*-sleep) */
     int huge;
+    uint32_t wake;      /* SHMRING_F_WAKE_* or 0 */
     int sleep;          /* 1: the spin-then-sleep flavour */
     int gap;            /* 1: ping-pong leaves --gap-us idle between round trips (the sleeping
                            transports: *-sleep and the kernel ones, compared at the same rate) */

@@ -53,6 +53,8 @@ static void usage(FILE *f)
             "  --count N          messages per measurement instead of --duration, in [1, 2^40]\n"
             "  --probe-ms MS      length of the cache-line probe before each measurement (default 20)\n"
             "  --huge             shmring segments on huge pages (needs vm.nr_hugepages)\n"
+            "  --wake PROTOCOL    shmring rings' wake-up protocol: fenced, membarrier or default\n"
+            "                     (the library's; docs/wakeup.md)\n"
             "  --transports LIST  comma-separated names from the list above, or the groups all,\n"
             "                     floor, shmring, kernel, peers (default all)\n"
             "  --workloads LIST   pingpong, stream, paced, or all (default all)\n"
@@ -235,7 +237,7 @@ static int add_rate(const char *s, size_t n, void *ctx)
 int bench_parse_opts(int argc, char **argv, struct opts *o)
 {
     enum { O_SIZE = 256, O_CAPACITY, O_BATCH, O_SPIN, O_GAP, O_RATES, O_CPUS, O_DURATION, O_COUNT,
-           O_PROBE, O_HUGE, O_TRANSPORTS, O_WORKLOADS, O_SWEEP, O_CSV, O_JSON, O_PLOT, O_QUICK, O_QUIET,
+           O_PROBE, O_HUGE, O_WAKE, O_TRANSPORTS, O_WORKLOADS, O_SWEEP, O_CSV, O_JSON, O_PLOT, O_QUICK, O_QUIET,
            O_INJECT, O_HELP };
     static const struct option longopts[] = {
         {"size", required_argument, NULL, O_SIZE},
@@ -249,6 +251,7 @@ int bench_parse_opts(int argc, char **argv, struct opts *o)
         {"count", required_argument, NULL, O_COUNT},
         {"probe-ms", required_argument, NULL, O_PROBE},
         {"huge", no_argument, NULL, O_HUGE},
+        {"wake", required_argument, NULL, O_WAKE},
         {"transports", required_argument, NULL, O_TRANSPORTS},
         {"workloads", required_argument, NULL, O_WORKLOADS},
         {"sweep", no_argument, NULL, O_SWEEP},
@@ -351,6 +354,16 @@ int bench_parse_opts(int argc, char **argv, struct opts *o)
             break;
         case O_HUGE:
             o->huge = 1;
+            break;
+        case O_WAKE:
+            if (strcmp(optarg, "fenced") == 0)
+                o->wake = SHMRING_F_WAKE_FENCED;
+            else if (strcmp(optarg, "membarrier") == 0)
+                o->wake = SHMRING_F_WAKE_MEMBARRIER;
+            else if (strcmp(optarg, "default") == 0)
+                o->wake = 0;
+            else
+                return bad("--wake: expected fenced, membarrier or default, got '%s'", optarg);
             break;
         case O_TRANSPORTS:
             o->transports = 0;

@@ -507,6 +507,7 @@ static void ring_cfg(const struct tp *t, struct shmring_config *cfg)
     cfg->capacity = t->conf.capacity;
     if (t->conf.huge)
         cfg->flags |= SHMRING_F_HUGEPAGES;
+    cfg->flags |= t->conf.wake;
 }
 
 static int spsc_setup(struct tp *t)

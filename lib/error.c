@@ -20,6 +20,7 @@
     X(EIDRM, "ring was removed")                                                               \
     X(EBUSY, "that side of the ring is already attached")                                      \
     X(EDEADLK, "would wait for space held by the caller's own uncommitted records")            \
+    X(ENOSYS, "this ring uses membarrier(2) wake-ups, which this process cannot use; create it with SHMRING_F_WAKE_FENCED") \
     X(EINVAL, "invalid argument")                                                              \
     X(ENAMETOOLONG, "ring name too long (at most 63 bytes)")                                   \
     X(EACCES, "permission denied by the ring's mode")                                          \

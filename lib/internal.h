@@ -9,16 +9,16 @@
 #include "shmring/control.h"
 #include "shmring/layout.h"
 
-/* How a waiter makes its "I sleep" announcement visible before it re-checks the ring. */
+/* How a waiter makes its "I sleep" announcement visible before it re-checks the ring: the ring's
+ * protocol (SHMRING_HDR_ASYM_WAKE), as this process runs it. There is no third, weaker mode: a
+ * process that cannot run a ring's protocol cannot open it (wait.c). */
 enum shmring__waiter_mode {
     SHMRING__WAIT_MEMBARRIER = 1, /* membarrier(GLOBAL_EXPEDITED): peers' fast paths need no fence */
     SHMRING__WAIT_FENCE = 2,      /* a full fence; the ring's fast paths fence too */
-    SHMRING__WAIT_POLL = 3,       /* peers skip the fence but we cannot IPI them: sleep in short slices */
 };
 
 /* Longest single sleep: a waiter re-checks liveness at least this often. */
 #define SHMRING__SLICE_NS (100 * 1000 * 1000LL)
-#define SHMRING__POLL_SLICE_NS (1000 * 1000LL)
 
 /* The process's mapping of a ring segment, shared by all its handles on that ring (registry.c):
  * repeated opens of one name share one shmat(). Reference counted; `hdr` stays mapped until the last
@@ -98,8 +98,15 @@ static inline uint64_t shmring__mpmc_stride(uint64_t slot_size)
 /* --- wait.c --- */
 int shmring__membarrier_ok(void);        /* registers this process once; 1 if it can use membarrier */
 void shmring__membarrier_reregister(void); /* in a forked child */
-int shmring__waiter_mode(const struct shmring_ident *ident); /* for a ring with these flags */
-void shmring__waiter_fence(int waiter_mode);
+/* The waiter mode of this process for a ring with these flags, or -ENOSYS: the ring uses membarrier
+ * and this process cannot. Called at every attach (it checks that membarrier still works here). */
+int shmring__waiter_mode(const struct shmring_ident *ident);
+/* The SHMRING_HDR_* wake-up bits of a new ring made with config flags cfg_flags by this process, or
+ * -EINVAL (both protocols asked for) or -ENOSYS (membarrier asked for and not usable here). */
+int shmring__wake_hdr_flags(uint32_t cfg_flags);
+/* The waiter's barrier after announcing itself: 0, or -ENOSYS if membarrier() failed (a seccomp
+ * filter installed after the ring was opened): the wait cannot go on soundly and says so. */
+int shmring__waiter_fence(int waiter_mode);
 /* Adds 1 to a wake-up semaphore only if it is 0: the value never exceeds 1 from posts. */
 int shmring__sem_post_capped(int semid, int sem);
 /* Sleeps on `sem` for at most ns. 0 woken, -EAGAIN slice over, -EIDRM removed. EINTR: 0. */

@@ -120,7 +120,10 @@ int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_m
     a->map = m;
     a->semid = m->ident.semid;
     a->role = (int)role;
-    a->waiter_mode = shmring__waiter_mode(&m->ident);
+    if ((a->waiter_mode = shmring__waiter_mode(&m->ident)) < 0) {
+        err = a->waiter_mode;
+        goto fail;
+    }
     a->pid = getpid();
     a->handle = q;
     a->fork_child = mpmc_fork_child;

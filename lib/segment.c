@@ -171,7 +171,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     struct shmring_header *hdr;
     uint64_t size;
     key_t key = IPC_PRIVATE;
-    int shmid, flags, err, tries, semid = -1, msqid = -1;
+    int shmid, flags, err, tries, wake, semid = -1, msqid = -1;
     uint32_t mode;
 
     if (cfg == NULL) {
@@ -183,8 +183,10 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
             return err;
         key = shmring__key(name);
     }
-    if (cfg->flags & ~(uint32_t)SHMRING_F_HUGEPAGES)
+    if (cfg->flags & ~(uint32_t)(SHMRING_F_HUGEPAGES | SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER))
         return -EINVAL;
+    if ((wake = shmring__wake_hdr_flags(cfg->flags)) < 0)
+        return wake;
     if (cfg->mode & ~0777u)
         return -EINVAL;
     mode = cfg->mode ? cfg->mode : SHMRING_DEFAULT_MODE;
@@ -240,8 +242,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     }
     if (cfg->flags & SHMRING_F_HUGEPAGES)
         hdr->ident.flags |= SHMRING_HDR_HUGEPAGES;
-    if (shmring__membarrier_ok())
-        hdr->ident.flags |= SHMRING_HDR_ASYM_WAKE;
+    hdr->ident.flags |= (uint32_t)wake;
 
     if ((err = make_sem(key, (int)mode)) < 0) {
         errno = -err;

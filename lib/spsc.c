@@ -113,6 +113,12 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
     a->role = role;
     a->waiter_mode = shmring__waiter_mode(&m->ident);
     a->pid = getpid();
+    if (a->waiter_mode < 0) {
+        err = a->waiter_mode;
+        free(r);
+        free(a);
+        return err;
+    }
 
     /* Geometry: copied once from the validated identity, never re-read. */
     r->hdr = hdr;

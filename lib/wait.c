@@ -7,9 +7,13 @@
  *   waker:   publish (release store); barrier; if sleeping: if pending was 0, set it and post
  * Either the waiter sees the publication or the waker sees the announcement. With nobody asleep the
  * waker makes no system call; with someone asleep, at most one post is under way at a time. The
- * waiter's barrier is membarrier(GLOBAL_EXPEDITED) when the kernel has it: it runs a full barrier
- * on every CPU running a registered process, so the wakers' fast paths need only a compiler barrier
- * (the asymmetric fence liburcu uses). Without it both sides use full fences.
+ * barrier is the ring's choice, made at creation (SHMRING_F_WAKE_*, stored as SHMRING_HDR_ASYM_WAKE):
+ *   fenced      a full fence on both sides (the waker's after its publish, before it reads
+ *               `sleeping`; the waiter's after its announcement);
+ *   membarrier  the waiter calls membarrier(GLOBAL_EXPEDITED), which runs a full barrier on every
+ *               CPU running a registered process, so the wakers' fast paths need only a compiler
+ *               barrier (the asymmetric fence liburcu uses). Every process using such a ring must
+ *               be registered: one that cannot register cannot open it (shmring__waiter_mode).
  *
  * Posts are capped: a post adds 1 only if the semaphore is 0 (one atomic semop: "wait for zero,
  * no wait; add 1"), so the value stays at most 1 plus the deaths of the other side since its last
@@ -33,9 +37,10 @@
 
 #include "internal.h"
 
-/* Registration is per process. Whether the kernel carries it across fork() is not documented, so
- * each process registers for itself: at its first attach, and again in a forked child (pid check
- * here, and the atfork handler for handles inherited across fork). */
+/* Registration is per process. The kernel copies it into a child at fork() (it lives in the mm,
+ * which fork copies; exec clears it), but that is not documented, so each process registers for
+ * itself: at its first attach, and again in a forked child (pid check here, and the atfork handler
+ * for handles inherited across fork). */
 static pthread_mutex_t membarrier_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t membarrier_pid;
 static int membarrier_registered;
@@ -57,7 +62,9 @@ int shmring__membarrier_ok(void)
     }
     ok = membarrier_registered;
     pthread_mutex_unlock(&membarrier_lock);
-    return ok;
+    /* Registered once is not enough: a seccomp filter installed since then (in this process, or in
+     * the parent before a fork) makes every later membarrier() fail. One query per attach. */
+    return ok && syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) > 0;
 }
 
 void shmring__membarrier_reregister(void)
@@ -67,20 +74,45 @@ void shmring__membarrier_reregister(void)
     membarrier_pid = getpid();
 }
 
+/* A process that cannot use membarrier and opens a membarrier ring has no sound way to take part:
+ *   - as a waiter it must order its announcement before the publishers' later loads of `sleeping`,
+ *     and they, having cached the protocol at open, run only a compiler barrier: nothing but an
+ *     interrupt of their CPUs (membarrier) does it. (MEMBARRIER_CMD_GLOBAL, which needs no
+ *     registration, is as unavailable as the rest under a filter, and costs milliseconds.)
+ *   - as a publisher, fencing its own fast path would make its wake-ups sound, but it still waits.
+ *   - switching the ring to fenced in place would need every attached process to notice, i.e. a
+ *     shared load on every publish, which is what the handle-local mode exists to avoid.
+ * So it fails (-ENOSYS, with a message saying what to do) rather than run the old fallback (sleep
+ * in 1 ms slices), under which a missed wake-up went unnoticed for a slice. */
 int shmring__waiter_mode(const struct shmring_ident *ident)
 {
     if (!(ident->flags & SHMRING_HDR_ASYM_WAKE))
         return SHMRING__WAIT_FENCE;
-    return shmring__membarrier_ok() ? SHMRING__WAIT_MEMBARRIER : SHMRING__WAIT_POLL;
+    return shmring__membarrier_ok() ? SHMRING__WAIT_MEMBARRIER : -ENOSYS;
 }
 
-void shmring__waiter_fence(int mode)
+int shmring__wake_hdr_flags(uint32_t cfg_flags)
 {
-    if (mode == SHMRING__WAIT_MEMBARRIER &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
-        return;
-    /* Also the fallback if membarrier failed: then the sleep slices bound a missed wake-up. */
+    uint32_t want = cfg_flags & (SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER);
+    if (want == (SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER))
+        return -EINVAL;
+    if (want == SHMRING_F_WAKE_FENCED)
+        return 0;
+    if (want == SHMRING_F_WAKE_MEMBARRIER)
+        return shmring__membarrier_ok() ? (int)SHMRING_HDR_ASYM_WAKE : -ENOSYS;
+    /* The default, unless this process could not open the ring it makes. */
+    if (SHMRING_F_WAKE_DEFAULT == SHMRING_F_WAKE_MEMBARRIER && shmring__membarrier_ok())
+        return (int)SHMRING_HDR_ASYM_WAKE;
+    return 0;
+}
+
+int shmring__waiter_fence(int mode)
+{
+    if (mode == SHMRING__WAIT_MEMBARRIER)
+        return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -ENOSYS;
+    /* Pairs with the fence in shmring__sleepers_after_publish (layout.h). */
     shmring__thread_fence(seq_cst);
+    return 0;
 }
 
 int shmring__sem_post_capped(int semid, int sem)
@@ -272,8 +304,7 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         /* Announce, then re-check: pairs with the publisher's barrier and look at `sleeping`
          * (shmring__sleepers_after_publish in layout.h). */
         shmring__fetch_add(sleeping, 1, relaxed);
-        shmring__waiter_fence(a->waiter_mode);
-        if ((rc = w->ready(w->ctx, 1)) <= 0)
+        if ((rc = shmring__waiter_fence(a->waiter_mode)) != 0 || (rc = w->ready(w->ctx, 1)) <= 0)
             break;
         n = shmring__sem_getval(a->semid, peers);
         if (n < 0) {
@@ -294,7 +325,7 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
             rc = -EAGAIN;
             break;
         }
-        slice = a->waiter_mode == SHMRING__WAIT_POLL ? SHMRING__POLL_SLICE_NS : SHMRING__SLICE_NS;
+        slice = SHMRING__SLICE_NS;
         if (timeout_ns > 0) {
             left = *deadline - shmring__now_ns();
             if (left <= 0) {

@@ -41,6 +41,23 @@ extern "C" {
 
 /* Creation flags (struct shmring_config.flags). */
 #define SHMRING_F_HUGEPAGES 0x1u /* back the segment with huge pages (SHM_HUGETLB); needs vm.nr_hugepages */
+/* The wake-up protocol of the ring (docs/wakeup.md), fixed at creation for every process that uses
+ * it; at most one of the two. Neither: SHMRING_F_WAKE_DEFAULT, except that a process that cannot use
+ * membarrier(2) makes a fenced ring (a ring is never made with a protocol its creator cannot run).
+ *   FENCED      a full fence after each publish (commit, release) before looking for sleepers,
+ *               and one when a side announces that it sleeps. Works in every process.
+ *   MEMBARRIER  the publishers need only a compiler barrier; a side about to sleep calls
+ *               membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which interrupts every CPU running a
+ *               process registered for it. Every process that opens the ring must be able to
+ *               register (kernel >= 4.16, no seccomp filter against membarrier): create and open
+ *               fail with -ENOSYS where it cannot. */
+#define SHMRING_F_WAKE_FENCED 0x2u
+#define SHMRING_F_WAKE_MEMBARRIER 0x4u
+/* The protocol of a ring created with neither flag: membarrier, as before the choice existed. Both
+ * were measured in one session (bench --wake fenced|membarrier, 64 B spsc-sleep/mpmc-sleep round
+ * trips, far placement, a machine at load 9): p50 32-46 us fenced vs 31-36 us membarrier, spinning
+ * spsc 527-767 vs 527-535 ns, within that run's noise (docs/wakeup.md). Revisit on a quiet machine. */
+#define SHMRING_F_WAKE_DEFAULT SHMRING_F_WAKE_MEMBARRIER
 
 /* What a process attaches as. */
 enum shmring_role {
@@ -89,6 +106,9 @@ void shmring_config_init(struct shmring_config *cfg);
  *   -EIDRM            the ring was removed while in use
  *   -EBUSY            the role is taken (an SPSC ring has one producer and one consumer)
  *   -EDEADLK          the call would wait for space that only this caller can free
+ *   -ENOSYS           the ring uses membarrier(2) wake-ups (SHMRING_F_WAKE_MEMBARRIER), which this
+ *                     process cannot use (old kernel, seccomp filter): create the ring with
+ *                     SHMRING_F_WAKE_FENCED (or let a process without membarrier create it)
  */
 
 /* A static, human-readable message for a code returned by any shmring call (negative or positive

@@ -54,7 +54,9 @@
 
 /* Header flags (shmring_ident.flags), fixed at creation. */
 #define SHMRING_HDR_HUGEPAGES 0x1u /* segment backed by huge pages */
-#define SHMRING_HDR_ASYM_WAKE 0x2u /* waiters use membarrier(); fast paths use only a compiler barrier */
+#define SHMRING_HDR_ASYM_WAKE 0x2u /* the membarrier wake-up protocol (SHMRING_F_WAKE_MEMBARRIER): waiters
+                                      call membarrier(), publishers use only a compiler barrier; clear:
+                                      the fenced protocol (a full fence on both sides) */
 
 /* State bits (shmring_state.flags), set at run time. */
 #define SHMRING_STATE_CORRUPT 0x1u /* someone found a broken invariant; every call now fails */

@@ -1,68 +1,82 @@
 /* A process that cannot use membarrier(2) (an old kernel, or a seccomp filter, as containers
- * install) never runs a weaker wake-up protocol than the ring's: a ring it creates uses the fenced
- * protocol; it cannot open a ring that uses membarrier wake-ups (-ENOSYS, with a message that says
- * why and what to do); and on a fenced ring it passes records and wake-ups with everyone else.
+ * install) never runs a weaker wake-up protocol than the ring's: a ring it creates with the default
+ * protocol is fenced, it cannot create a membarrier ring, it cannot open one (-ENOSYS, with a
+ * message that says why and what to do), and on a fenced ring it passes records and wake-ups with
+ * a process that has membarrier. Both protocols carry a checked ping-pong in which every sleep is
+ * ended by a post.
  *
- * The failure is the real one: each such child installs a seccomp filter (PR_SET_NO_NEW_PRIVS +
- * SECCOMP_SET_MODE_FILTER, no privilege needed) that makes membarrier() fail with ENOSYS, right
- * after fork() and before it calls the library.
+ * The failure is the real one: membarrier_child --no-membarrier installs a seccomp filter
+ * (PR_SET_NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER, no privilege needed) that makes membarrier()
+ * fail with ENOSYS, then execs itself, so the library and liburcu start under the filter.
+ * The program's path comes from Bazel: env MBCHILD = $(rootpath :membarrier_child).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "mbutil.h"
 #include "proctest.h"
 
-#define SKIP_RC 77 /* a child that could not install the filter */
+#define ROUNDS 2000u
 
-/* Makes every later membarrier() of this process (and its children) fail with ENOSYS. 0 or -errno. */
-static int no_membarrier(void)
+static const char *child_path(void)
 {
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), /* another ABI: not ours to judge */
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {(unsigned short)(sizeof(f) / sizeof(f[0])), f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -errno;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-        return -errno;
-    /* The filter works: the call that the library depends on now fails. */
-    if (syscall(SYS_membarrier, 0 /* MEMBARRIER_CMD_QUERY */, 0, 0) != -1 || errno != ENOSYS)
-        return -EPROTO;
-    return 0;
-}
-
-static int child_no_membarrier(struct proc_result *res)
-{
-    int err = no_membarrier();
-    if (err) {
-        snprintf(res->msg, sizeof(res->msg), "cannot install the seccomp filter: %s", strerror(-err));
-        return SKIP_RC;
+    static char path[4096];
+    const char *env = getenv("MBCHILD"), *srcdir = getenv("TEST_SRCDIR"), *ws = getenv("TEST_WORKSPACE");
+    if (env && *env && access(env, X_OK) == 0)
+        return env;
+    if (srcdir && ws) {
+        snprintf(path, sizeof(path), "%s/%s/test/proc/membarrier_child", srcdir, ws);
+        if (access(path, X_OK) == 0)
+            return path;
     }
-    return 0;
+    cr_assert_fail("cannot find membarrier_child (MBCHILD=%s)", env ? env : "(unset)");
+    return NULL;
 }
 
-/* Joins a child; skips the test if it could not install its filter. */
-static void join_child(struct proc_child *c, struct proc_result *res, const char *what)
+/* Starts membarrier_child [--no-membarrier] a0 a1 a2 a3 a4 (NULLs end the list early). */
+static void start(struct proc_child *c, int no_mb, const char *a0, const char *a1, const char *a2, const char *a3,
+                  const char *a4)
 {
-    int st = proc_join(c, 60 * SEC, res);
-    if (st == SKIP_RC)
-        cr_skip_test("%s", res->msg);
-    cr_assert_eq(st, 0, "%s: status %d: %s", what, st, res->msg);
+    char *argv[8];
+    int i = 0;
+    argv[i++] = (char *)child_path();
+    if (no_mb)
+        argv[i++] = (char *)"--no-membarrier";
+    argv[i++] = (char *)a0;
+    argv[i++] = (char *)a1;
+    argv[i++] = (char *)a2;
+    argv[i++] = (char *)a3;
+    argv[i++] = (char *)a4;
+    argv[i] = NULL;
+    cr_assert_eq(proc_spawn_exec(c, argv), 0);
+}
+
+/* Waits for it; skips the test if the filter could not be installed. */
+static void join(struct proc_child *c, const char *what)
+{
+    struct proc_result res;
+    int st = proc_join(c, 60 * SEC, &res);
+    if (st == MB_SKIP)
+        cr_skip_test("cannot install a seccomp filter here");
+    cr_assert_eq(st, 0, "%s: membarrier_child exit status %d (see its stderr)", what, st);
+}
+
+static void run(int no_mb, const char *what, const char *a0, const char *a1, const char *a2, const char *a3,
+                const char *a4)
+{
+    struct proc_child c;
+    start(&c, no_mb, a0, a1, a2, a3, a4);
+    join(&c, what);
+}
+
+static const char *num(char *buf, size_t cap, long v)
+{
+    snprintf(buf, cap, "%ld", v);
+    return buf;
 }
 
 static uint32_t ring_flags(const char *name)
@@ -82,306 +96,195 @@ static void unlink_ring(const char *name)
     proc_untrack_ring(name);
 }
 
-/* --- create --------------------------------------------------------------------------------- */
-
-struct names {
-    char spsc[SHMRING_NAME_MAX + 1];
-    char mpmc[SHMRING_NAME_MAX + 1];
-};
-
-static int create_child(void *arg, struct proc_result *res)
+static char *new_name(const char *tag)
 {
-    const struct names *n = arg;
-    struct shmring_config cfg;
-    int rc, err;
-    if ((rc = child_no_membarrier(res)) != 0)
-        return rc;
-    shmring_config_init(&cfg);
-    if ((err = shmring_spsc_create(n->spsc, &cfg)) != 0) {
-        snprintf(res->msg, sizeof(res->msg), "spsc create: %s", shmring_err_name(err));
-        return 1;
-    }
-    cfg.slot_size = 64;
-    if ((err = shmring_mpmc_create(n->mpmc, &cfg)) != 0) {
-        snprintf(res->msg, sizeof(res->msg), "mpmc create: %s", shmring_err_name(err));
-        return 1;
-    }
-    return 0;
+    char *n = strdup(testutil_name(tag));
+    cr_assert_not_null(n);
+    proc_track_ring(n);
+    return n;
 }
 
-/* Without membarrier, a ring made with the default protocol gets the fenced one. */
-PROC_TEST(membarrier, create_without_membarrier_is_fenced, .timeout = 60)
+/* --- create --------------------------------------------------------------------------------- */
+
+PROC_TEST(membarrier, create_without_membarrier, .timeout = 60)
 {
-    struct names n;
-    struct proc_child c;
-    struct proc_result res;
-    snprintf(n.spsc, sizeof(n.spsc), "%s", testutil_name("mbc"));
-    snprintf(n.mpmc, sizeof(n.mpmc), "%s", testutil_name("mbc"));
-    proc_track_ring(n.spsc);
-    proc_track_ring(n.mpmc);
-    cr_assert_eq(proc_spawn(&c, create_child, &n), 0);
-    join_child(&c, &res, "creator");
-    cr_expect_eq(ring_flags(n.spsc) & SHMRING_HDR_ASYM_WAKE, 0, "SPSC ring made without membarrier uses it");
-    cr_expect_eq(ring_flags(n.mpmc) & SHMRING_HDR_ASYM_WAKE, 0, "MPMC ring made without membarrier uses it");
-    unlink_ring(n.spsc);
-    unlink_ring(n.mpmc);
+    char *s = new_name("mbc"), *m = new_name("mbc"), *x = new_name("mbc"), *f = new_name("mbc");
+    char fl[16], e[16];
+    /* The default: fenced, since this process could not open a membarrier ring. */
+    run(1, "create spsc", "create", "spsc", s, "0", "0");
+    run(1, "create mpmc", "create", "mpmc", m, "0", "0");
+    cr_expect_eq(ring_flags(s) & SHMRING_HDR_ASYM_WAKE, 0, "SPSC ring made without membarrier uses it");
+    cr_expect_eq(ring_flags(m) & SHMRING_HDR_ASYM_WAKE, 0, "MPMC ring made without membarrier uses it");
+    /* Asking for membarrier: -ENOSYS, and nothing is made. */
+    run(1, "create membarrier", "create", "spsc", x, num(fl, sizeof(fl), SHMRING_F_WAKE_MEMBARRIER),
+        num(e, sizeof(e), ENOSYS));
+    cr_expect_null(proc_observe(x), "a failed create left a segment");
+    proc_untrack_ring(x);
+    /* Asking for fenced: fine. */
+    run(1, "create fenced", "create", "mpmc", f, num(fl, sizeof(fl), SHMRING_F_WAKE_FENCED), "0");
+    cr_expect_eq(ring_flags(f) & SHMRING_HDR_ASYM_WAKE, 0);
+    unlink_ring(s);
+    unlink_ring(m);
+    unlink_ring(f);
+    free(s);
+    free(m);
+    free(x);
+    free(f);
+    assert_no_ipc_objects();
+}
+
+PROC_TEST(membarrier, both_protocols_is_einval, .timeout = 30)
+{
+    struct shmring_config cfg;
+    struct shmring_spsc *p = NULL, *c = NULL;
+    char *n = new_name("mbe");
+    shmring_config_init(&cfg);
+    cfg.flags = SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER;
+    cr_expect_eq(shmring_spsc_create(n, &cfg), -EINVAL);
+    cr_expect_eq(shmring_mpmc_create(n, &cfg), -EINVAL);
+    cr_expect_eq(shmring_spsc_pipe(&cfg, &p, &c), -EINVAL);
+    cr_expect(p == NULL && c == NULL);
+    cfg.flags = 0x80000000u;
+    cr_expect_eq(shmring_spsc_create(n, &cfg), -EINVAL, "unknown flags");
+    proc_untrack_ring(n);
+    free(n);
     assert_no_ipc_objects();
 }
 
 /* --- open ----------------------------------------------------------------------------------- */
 
-static int open_child(void *arg, struct proc_result *res)
-{
-    const struct names *n = arg;
-    struct shmring_spsc *r = NULL;
-    struct shmring_mpmc *q = NULL;
-    int rc, role, err;
-    if ((rc = child_no_membarrier(res)) != 0)
-        return rc;
-    for (role = SHMRING_PRODUCER; role <= SHMRING_CONSUMER; role++) {
-        err = shmring_spsc_open(n->spsc, (enum shmring_role)role, &r);
-        if (err != -ENOSYS || r != NULL) {
-            snprintf(res->msg, sizeof(res->msg), "spsc open as %d: %s, expected ENOSYS", role, shmring_err_name(err));
-            return 1;
-        }
-        err = shmring_mpmc_open(n->mpmc, (enum shmring_role)role, &q);
-        if (err != -ENOSYS || q != NULL) {
-            snprintf(res->msg, sizeof(res->msg), "mpmc open as %d: %s, expected ENOSYS", role, shmring_err_name(err));
-            return 1;
-        }
-    }
-    if (strstr(shmring_strerror(-ENOSYS), "membarrier") == NULL) {
-        snprintf(res->msg, sizeof(res->msg), "the message does not say why: \"%s\"", shmring_strerror(-ENOSYS));
-        return 1;
-    }
-    /* Nothing of this process stays attached: the failed opens left no presence behind. */
-    if (shmring_attached(n->spsc) != 0 || shmring_attached(n->mpmc) != 0) {
-        snprintf(res->msg, sizeof(res->msg), "a failed open left an attachment");
-        return 1;
-    }
-    return 0;
-}
-
 /* A ring that uses membarrier wake-ups cannot be opened without membarrier: its peers' fast paths
  * rely on this process's barrier, which it cannot issue. */
 PROC_TEST(membarrier, open_membarrier_ring_without_membarrier_fails, .timeout = 60)
 {
-    struct names n;
-    struct proc_child c;
-    struct proc_result res;
     struct shmring_config cfg;
-    snprintf(n.spsc, sizeof(n.spsc), "%s", testutil_name("mbo"));
-    snprintf(n.mpmc, sizeof(n.mpmc), "%s", testutil_name("mbo"));
+    struct shmring_spsc *r = NULL;
+    char *s = new_name("mbo"), *m = new_name("mbo"), e[16];
+    int err;
+    const char *msg = shmring_strerror(-ENOSYS);
     shmring_config_init(&cfg);
-    cr_assert_eq(shmring_spsc_create(n.spsc, &cfg), 0);
-    proc_track_ring(n.spsc);
-    cfg.slot_size = 64;
-    cr_assert_eq(shmring_mpmc_create(n.mpmc, &cfg), 0);
-    proc_track_ring(n.mpmc);
-    if (!(ring_flags(n.spsc) & SHMRING_HDR_ASYM_WAKE))
+    cfg.flags = SHMRING_F_WAKE_MEMBARRIER;
+    err = shmring_spsc_create(s, &cfg);
+    if (err == -ENOSYS)
         cr_skip_test("this process cannot use membarrier either: no membarrier ring to open");
-    cr_assert_eq(proc_spawn(&c, open_child, &n), 0);
-    join_child(&c, &res, "opener");
-    /* The rings are intact for those who can use them. */
-    {
-        struct shmring_spsc *r = NULL;
-        cr_assert_eq(shmring_spsc_open(n.spsc, SHMRING_CONSUMER, &r), 0);
-        cr_assert_eq(shmring_spsc_peer_count(r), 0, "the failed producer open left a presence count");
-        shmring_spsc_close(r);
-    }
-    unlink_ring(n.spsc);
-    unlink_ring(n.mpmc);
+    cr_assert_eq(err, 0, "create: %s", shmring_err_name(err));
+    cr_assert_eq(shmring_mpmc_create(m, &cfg), 0);
+    cr_assert_neq(ring_flags(s) & SHMRING_HDR_ASYM_WAKE, 0);
+    cr_assert_neq(ring_flags(m) & SHMRING_HDR_ASYM_WAKE, 0);
+
+    run(1, "open spsc", "open", "spsc", s, num(e, sizeof(e), ENOSYS), NULL);
+    run(1, "open mpmc", "open", "mpmc", m, num(e, sizeof(e), ENOSYS), NULL);
+    cr_expect(strstr(msg, "membarrier") != NULL && strstr(msg, "SHMRING_F_WAKE_FENCED") != NULL,
+              "the message does not say why and what to do: \"%s\"", msg);
+    cr_expect_str_eq(shmring_err_name(-ENOSYS), "ENOSYS");
+    /* The failed opens left no presence behind, and a process with membarrier opens them. */
+    cr_assert_eq(shmring_spsc_open(s, SHMRING_CONSUMER, &r), 0);
+    cr_expect_eq(shmring_spsc_peer_count(r), 0, "the failed producer open left a presence count");
+    shmring_spsc_close(r);
+    run(0, "open spsc with membarrier", "open", "spsc", s, "0", NULL);
+    run(0, "open mpmc with membarrier", "open", "mpmc", m, "0", NULL);
+    unlink_ring(s);
+    unlink_ring(m);
+    free(s);
+    free(m);
     assert_no_ipc_objects();
 }
 
-/* --- records and wake-ups on a fenced ring -------------------------------------------------- */
-
-#define ROUNDS 2000u
-#define REC 64u
-
-/* A round trip between this process and a child that cannot use membarrier, over two rings made
- * by another such child (so fenced), both sides with spin 0: every wait sleeps. */
-struct pp_args {
-    struct names ping, pong; /* ping: parent -> child; pong: child -> parent */
-    int mpmc;
-};
-
-struct pp_ends {
-    struct shmring_spsc *sp_out, *sp_in;
-    struct shmring_mpmc *mp_out, *mp_in;
-};
-
-static int pp_open(const struct pp_args *a, int child, struct pp_ends *e)
-{
-    const char *out = child ? (a->mpmc ? a->pong.mpmc : a->pong.spsc) : (a->mpmc ? a->ping.mpmc : a->ping.spsc);
-    const char *in = child ? (a->mpmc ? a->ping.mpmc : a->ping.spsc) : (a->mpmc ? a->pong.mpmc : a->pong.spsc);
-    int err;
-    memset(e, 0, sizeof(*e));
-    if (a->mpmc) {
-        if ((err = shmring_mpmc_open(out, SHMRING_PRODUCER, &e->mp_out)) != 0)
-            return err;
-        if ((err = shmring_mpmc_open(in, SHMRING_CONSUMER, &e->mp_in)) != 0)
-            return err;
-        shmring_mpmc_set_spin(e->mp_out, 0);
-        shmring_mpmc_set_spin(e->mp_in, 0);
-    } else {
-        if ((err = shmring_spsc_open(out, SHMRING_PRODUCER, &e->sp_out)) != 0)
-            return err;
-        if ((err = shmring_spsc_open(in, SHMRING_CONSUMER, &e->sp_in)) != 0)
-            return err;
-        shmring_spsc_set_spin(e->sp_out, 0);
-        shmring_spsc_set_spin(e->sp_in, 0);
-    }
-    return 0;
-}
-
-static void pp_close(struct pp_ends *e)
-{
-    if (e->sp_out)
-        shmring_spsc_close(e->sp_out);
-    if (e->sp_in)
-        shmring_spsc_close(e->sp_in);
-    if (e->mp_out)
-        shmring_mpmc_close(e->mp_out);
-    if (e->mp_in)
-        shmring_mpmc_close(e->mp_in);
-}
-
-static int pp_send(struct pp_ends *e, uint64_t seq)
-{
-    uint8_t buf[REC];
-    testutil_fill(buf, sizeof(buf), seq);
-    return e->sp_out ? shmring_spsc_push_wait(e->sp_out, buf, sizeof(buf), 5 * SEC)
-                     : shmring_mpmc_push_wait(e->mp_out, buf, sizeof(buf), 5 * SEC);
-}
-
-static int pp_recv(struct pp_ends *e, uint64_t seq)
-{
-    uint8_t buf[REC];
-    ssize_t n = e->sp_in ? shmring_spsc_pop_wait(e->sp_in, buf, sizeof(buf), 5 * SEC)
-                         : shmring_mpmc_pop_wait(e->mp_in, buf, sizeof(buf), 5 * SEC);
-    if (n < 0)
-        return (int)n;
-    return n == REC && testutil_check_fill(buf, REC, seq) ? 0 : -EBADMSG;
-}
-
-static int pp_child(void *arg, struct proc_result *res)
-{
-    const struct pp_args *a = arg;
-    struct pp_ends e;
-    uint64_t i;
-    int rc, err;
-    if ((rc = child_no_membarrier(res)) != 0)
-        return rc;
-    if ((err = pp_open(a, 1, &e)) != 0) {
-        snprintf(res->msg, sizeof(res->msg), "open: %s", shmring_err_name(err));
-        pp_close(&e);
-        return 1;
-    }
-    for (i = 0; i < ROUNDS; i++) {
-        if ((err = pp_recv(&e, i)) != 0 || (err = pp_send(&e, i)) != 0) {
-            snprintf(res->msg, sizeof(res->msg), "round %" PRIu64 ": %s", i, shmring_err_name(err));
-            pp_close(&e);
-            return 1;
-        }
-    }
-    res->n = i;
-    pp_close(&e);
-    return 0;
-}
-
-static int create_pair_child(void *arg, struct proc_result *res)
-{
-    const struct pp_args *a = arg;
-    struct proc_result r2;
-    int rc;
-    if ((rc = create_child((void *)&a->ping, res)) != 0)
-        return rc;
-    memset(&r2, 0, sizeof(r2));
-    if ((rc = create_child((void *)&a->pong, &r2)) != 0) {
-        memcpy(res->msg, r2.msg, sizeof(res->msg));
-        return rc;
-    }
-    return 0;
-}
+/* --- records and wake-ups ------------------------------------------------------------------- */
 
 /* Sleeps that no post ended (they ran out their 100 ms slice): a lost wake-up, or a process kept
  * off its CPU for a whole slice by other load. */
-static uint64_t unwoken(const struct shmring_header *h, int consumer)
+static uint64_t unwoken(const struct shmring_header *h)
 {
-    uint64_t s = consumer ? h->stats.consumer_sleeps : h->stats.producer_sleeps;
-    uint64_t w = consumer ? h->stats.consumer_wakeups : h->stats.producer_wakeups;
+    uint64_t s = h->stats.consumer_sleeps + h->stats.producer_sleeps;
+    uint64_t w = h->stats.consumer_wakeups + h->stats.producer_wakeups;
     return s > w ? s - w : 0;
 }
 
-static void fenced_pingpong(int mpmc)
+/* A ping-pong of ROUNDS checked records between this process and an echo child, both sides with
+ * spin 0 (every wait sleeps). no_mb: the child, and the creator of the rings, cannot use
+ * membarrier (the rings get the default protocol, which must then be fenced); else this process
+ * creates them with `flags`. */
+static void pingpong(int mpmc, int no_mb, uint32_t flags)
 {
-    struct pp_args a;
-    struct proc_child c;
-    struct proc_result res;
-    struct pp_ends e;
+    char *ping = new_name("mbp"), *pong = new_name("mbp"), rounds[16];
     const struct shmring_header *hping, *hpong;
-    const char *ping, *pong;
+    struct proc_child c;
+    struct mb_ends e;
     uint64_t i, lost, sleeps;
-    int err;
+    int err = 0;
 
-    memset(&a, 0, sizeof(a));
-    a.mpmc = mpmc;
-    snprintf(a.ping.spsc, sizeof(a.ping.spsc), "%s", testutil_name("mbp"));
-    snprintf(a.ping.mpmc, sizeof(a.ping.mpmc), "%s", testutil_name("mbp"));
-    snprintf(a.pong.spsc, sizeof(a.pong.spsc), "%s", testutil_name("mbp"));
-    snprintf(a.pong.mpmc, sizeof(a.pong.mpmc), "%s", testutil_name("mbp"));
-    proc_track_ring(a.ping.spsc);
-    proc_track_ring(a.ping.mpmc);
-    proc_track_ring(a.pong.spsc);
-    proc_track_ring(a.pong.mpmc);
-    cr_assert_eq(proc_spawn(&c, create_pair_child, &a), 0);
-    join_child(&c, &res, "creator");
-    ping = mpmc ? a.ping.mpmc : a.ping.spsc;
-    pong = mpmc ? a.pong.mpmc : a.pong.spsc;
-    cr_assert_eq(ring_flags(ping) & SHMRING_HDR_ASYM_WAKE, 0, "the rings must be fenced");
-    cr_assert_eq(ring_flags(pong) & SHMRING_HDR_ASYM_WAKE, 0, "the rings must be fenced");
-
-    cr_assert_eq(proc_spawn(&c, pp_child, &a), 0);
-    err = pp_open(&a, 0, &e);
-    cr_assert_eq(err, 0, "open: %s", shmring_err_name(err));
-    for (i = 0; i < ROUNDS; i++) {
-        if ((err = pp_send(&e, i)) != 0 || (err = pp_recv(&e, i)) != 0)
-            break;
+    if (no_mb) {
+        run(1, "create ping", "create", mpmc ? "mpmc" : "spsc", ping, "0", "0");
+        run(1, "create pong", "create", mpmc ? "mpmc" : "spsc", pong, "0", "0");
+    } else {
+        struct shmring_config cfg;
+        shmring_config_init(&cfg);
+        cfg.flags = flags;
+        cfg.slot_size = MB_REC;
+        err = mpmc ? shmring_mpmc_create(ping, &cfg) : shmring_spsc_create(ping, &cfg);
+        if (err == -ENOSYS)
+            cr_skip_test("this process cannot use membarrier");
+        cr_assert_eq(err, 0, "create: %s", shmring_err_name(err));
+        err = mpmc ? shmring_mpmc_create(pong, &cfg) : shmring_spsc_create(pong, &cfg);
+        cr_assert_eq(err, 0, "create: %s", shmring_err_name(err));
     }
+    cr_assert_eq(!!(ring_flags(ping) & SHMRING_HDR_ASYM_WAKE), flags == SHMRING_F_WAKE_MEMBARRIER);
+    cr_assert_eq(!!(ring_flags(pong) & SHMRING_HDR_ASYM_WAKE), flags == SHMRING_F_WAKE_MEMBARRIER);
+
+    start(&c, no_mb, "echo", mpmc ? "mpmc" : "spsc", ping, pong, num(rounds, sizeof(rounds), ROUNDS));
+    err = mb_open(mpmc, ping, pong, &e);
+    cr_assert_eq(err, 0, "open: %s", shmring_err_name(err));
+    for (i = 0; i < ROUNDS; i++)
+        if ((err = mb_send(&e, i)) != 0 || (err = mb_recv(&e, i)) != 0)
+            break;
     hping = proc_observe(ping);
     hpong = proc_observe(pong);
     cr_assert(hping != NULL && hpong != NULL);
-    if (err == 0)
-        join_child(&c, &res, "echo child");
-    /* Each direction: the consumer side slept (spin 0: it waits for every record) and was woken. */
+    join(&c, "echo");
     sleeps = hping->stats.consumer_sleeps + hpong->stats.consumer_sleeps;
-    lost = unwoken(hping, 1) + unwoken(hpong, 1) + unwoken(hping, 0) + unwoken(hpong, 0);
-    fprintf(stderr, "%s fenced ping-pong: %" PRIu64 " rounds, %" PRIu64 " consumer sleeps, %" PRIu64
+    lost = unwoken(hping) + unwoken(hpong);
+    fprintf(stderr, "%s %s ping-pong%s: %" PRIu64 " rounds, %" PRIu64 " consumer sleeps, %" PRIu64
                     " sleeps ended by their slice\n",
-            mpmc ? "MPMC" : "SPSC", i, sleeps, lost);
-    pp_close(&e);
+            mpmc ? "MPMC" : "SPSC", flags == SHMRING_F_WAKE_MEMBARRIER ? "membarrier" : "fenced",
+            no_mb ? " with a process without membarrier" : "", i, sleeps, lost);
+    mb_close(&e);
+    proc_unobserve(hping);
+    proc_unobserve(hpong);
     cr_assert_eq(err, 0, "round %" PRIu64 ": %s", i, shmring_err_name(err));
-    cr_assert_eq(res.n, ROUNDS);
+    /* Spin 0: each side waits for almost every record. */
     cr_expect_gt(sleeps, ROUNDS / 4, "the consumers hardly slept (%" PRIu64 "): the test tests nothing", sleeps);
     /* A post for every sleep: a lost wake-up leaves a sleep to its 100 ms slice. A few are allowed,
      * for a process that other load kept off its CPU for a whole slice. */
     cr_expect_leq(lost, ROUNDS / 100, "%" PRIu64 " sleeps were not ended by a post", lost);
-    proc_unobserve(hping);
-    proc_unobserve(hpong);
-    unlink_ring(a.ping.spsc);
-    unlink_ring(a.ping.mpmc);
-    unlink_ring(a.pong.spsc);
-    unlink_ring(a.pong.mpmc);
+    unlink_ring(ping);
+    unlink_ring(pong);
+    free(ping);
+    free(pong);
     assert_no_ipc_objects();
 }
 
-PROC_TEST(membarrier, fenced_spsc_pingpong_with_a_process_without_membarrier, .timeout = 120)
+PROC_TEST(membarrier, fenced_spsc_without_membarrier, .timeout = 120)
 {
-    fenced_pingpong(0);
+    pingpong(0, 1, SHMRING_F_WAKE_FENCED);
 }
 
-PROC_TEST(membarrier, fenced_mpmc_pingpong_with_a_process_without_membarrier, .timeout = 120)
+PROC_TEST(membarrier, fenced_mpmc_without_membarrier, .timeout = 120)
 {
-    fenced_pingpong(1);
+    pingpong(1, 1, SHMRING_F_WAKE_FENCED);
+}
+
+PROC_TEST(membarrier, fenced_spsc, .timeout = 120)
+{
+    pingpong(0, 0, SHMRING_F_WAKE_FENCED);
+}
+
+PROC_TEST(membarrier, membarrier_spsc, .timeout = 120)
+{
+    pingpong(0, 0, SHMRING_F_WAKE_MEMBARRIER);
+}
+
+PROC_TEST(membarrier, membarrier_mpmc, .timeout = 120)
+{
+    pingpong(1, 0, SHMRING_F_WAKE_MEMBARRIER);
 }

@@ -170,7 +170,9 @@ SPSC_TEST(badinput, hugepages_flag)
 SPSC_TEST(badinput, bad_mode_and_flags)
 {
     const uint32_t modes[] = {01000, 02000, 04000, 01777, 0x10000, 0x80000000u, 07777};
-    const uint32_t flags[] = {0x2, 0x4, 0x100, 0x80000000u, 0xffffffffu, SHMRING_F_HUGEPAGES | 0x2};
+    /* Unknown bits, and both wake-up protocols at once. */
+    const uint32_t flags[] = {0x8, 0x100, 0x80000000u, 0xffffffffu, SHMRING_F_HUGEPAGES | 0x8,
+                              SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER};
     size_t i;
     for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
         struct shmring_config cfg = spsc_cfg(4096);

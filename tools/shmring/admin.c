@@ -19,6 +19,7 @@
 
 static const char create_help[] =
     "Usage: shmring create NAME --capacity N [--kind spsc|mpmc] [--slot-size S] [--mode MODE] [--huge]\n"
+    "                      [--wake fenced|membarrier]\n"
     "\n"
     "Creates the ring NAME (a shared-memory segment, a semaphore set and a message queue on the\n"
     "name's System V key) and exits. The ring stays until 'shmring rm NAME'.\n"
@@ -30,6 +31,9 @@ static const char create_help[] =
     "  -s, --slot-size S   MPMC: payload bytes per slot, 8 to 1M (default 64)\n"
     "  -m, --mode MODE     permission bits in octal (default 0600; the creator keeps rw)\n"
     "      --huge          back the segment with huge pages (needs vm.nr_hugepages)\n"
+    "      --wake PROTOCOL fenced (a fence per publish; any process can use the ring) or membarrier\n"
+    "                      (publishers need no fence; every process that opens the ring must be\n"
+    "                      able to use membarrier(2)); default: the library's (docs/wakeup.md)\n"
     "  -h, --help          this help\n"
     "\n"
     "Sizes take K, M, G, T suffixes (powers of 1024). Example:\n"
@@ -41,6 +45,7 @@ int cmd_create(int argc, char **argv)
         {"capacity", required_argument, NULL, 'c'}, {"kind", required_argument, NULL, 'k'},
         {"slot-size", required_argument, NULL, 's'}, {"mode", required_argument, NULL, 'm'},
         {"huge", no_argument, NULL, 'H'},           {"help", no_argument, NULL, 'h'},
+        {"wake", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     struct shmring_config cfg;
@@ -49,6 +54,7 @@ int cmd_create(int argc, char **argv)
     uint64_t capacity = 0, slot = 0;
     uint32_t mode = SHMRING_DEFAULT_MODE;
     int kind = SHMRING_KIND_SPSC, huge = 0, have_cap = 0, have_slot = 0, c, err;
+    uint32_t wake = 0;
     int64_t key;
 
     getopt_reset();
@@ -79,6 +85,14 @@ int cmd_create(int argc, char **argv)
         case 'H':
             huge = 1;
             break;
+        case 'W':
+            if (strcmp(optarg, "fenced") == 0)
+                wake = SHMRING_F_WAKE_FENCED;
+            else if (strcmp(optarg, "membarrier") == 0)
+                wake = SHMRING_F_WAKE_MEMBARRIER;
+            else
+                return cli_usage_err("bad wake-up protocol '%s' (fenced or membarrier)", optarg);
+            break;
         case 'h':
             fputs(create_help, stdout);
             return EXIT_OK;
@@ -99,6 +113,7 @@ int cmd_create(int argc, char **argv)
     cfg.mode = mode;
     if (huge)
         cfg.flags |= SHMRING_F_HUGEPAGES;
+    cfg.flags |= wake;
     if (kind == SHMRING_KIND_SPSC) {
         if (have_slot)
             return cli_usage_err("--slot-size is for MPMC rings (--kind mpmc)");
