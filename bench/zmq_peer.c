@@ -13,14 +13,7 @@
 #include <string.h>
 #include <zmq.h>
 
-static size_t fill(uint64_t i, unsigned char *buf)
-{
-    size_t len = 8 + i % 193, j;
-    memcpy(buf, &i, 8);
-    for (j = 8; j < len; j++)
-        buf[j] = (unsigned char)((i * 31 + j) & 0xff);
-    return len;
-}
+#include "test/bridge/records.h"
 
 int main(int argc, char **argv)
 {
@@ -43,7 +36,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (i = 0; i < n; i++) {
-        size_t len = fill(i, want);
+        size_t len = bridge_record(i, want);
         if (push) {
             if (zmq_send(s, want, len, 0) < 0) {
                 fprintf(stderr, "zmq_peer: send: %s\n", zmq_strerror(zmq_errno()));

@@ -20,18 +20,10 @@
 #include <unistd.h>
 
 #include "shmring/shmring.h"
+#include "test/bridge/records.h"
 
-#define MAX_REC (8 + 192)
+#define MAX_REC BRIDGE_RECORD_MAX
 #define SLICE_NS (100 * 1000 * 1000LL)
-
-static size_t fill(uint64_t i, unsigned char *buf)
-{
-    size_t len = 8 + i % 193, j;
-    memcpy(buf, &i, 8);
-    for (j = 8; j < len; j++)
-        buf[j] = (unsigned char)((i * 31 + j) & 0xff);
-    return len;
-}
 
 static void pause_every(uint64_t i, long pause_us)
 {
@@ -53,7 +45,7 @@ static int produce(const char *name, uint64_t n, long pause_us)
         return 1;
     }
     for (i = 0; i < n; i++) {
-        size_t len = fill(i, buf);
+        size_t len = bridge_record(i, buf);
         do
             err = s ? shmring_spsc_push_wait(s, buf, len, SLICE_NS) : shmring_mpmc_push_wait(m, buf, len, SLICE_NS);
         while (err == -ETIMEDOUT);
@@ -105,7 +97,7 @@ static int consume(const char *name, uint64_t n, long pause_us)
             fprintf(stderr, "consume: pop after %" PRIu64 ": %s\n", got, shmring_strerror((int)len));
             return 1;
         }
-        if (!bad && ((size_t)len != fill(got, want) || memcmp(buf, want, (size_t)len) != 0)) {
+        if (!bad && ((size_t)len != bridge_record(got, want) || memcmp(buf, want, (size_t)len) != 0)) {
             uint64_t seq = 0;
             if (len >= 8)
                 memcpy(&seq, buf, 8);

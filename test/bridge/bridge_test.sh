@@ -120,57 +120,51 @@ grep -q "^received $N\$" "$T/exact-cons.out" || fail "exact: consumer: $(cat "$T
 echo "exact: $N records in $(echo "$t1 - $t0" | bc) s"
 remove_rings exact
 
+# run_clean TAG KIND CAPACITY N PRODUCER_PAUSE CONSUMER_PAUSE LIMIT: the path ends cleanly within
+# LIMIT seconds (status 0 everywhere) with all N records received.
+run_clean() {
+    start_path "$1" "$2" "$3" "$4" "$5" "$6"
+    expect_status "$1-prod" $P_PROD 0 "$7"
+    expect_status "$1-out" $P_OUT 0 60
+    expect_status "$1-in" $P_IN 0 60
+    expect_status "$1-cons" $P_CONS 0 60
+    grep -q "^received $4\$" "$T/$1-cons.out" || fail "$1: consumer: $(cat "$T/$1-cons.out")"
+    remove_rings "$1"
+}
+
 # --- 2. back-pressure: the far ring holds 4 KiB and its consumer pauses ---------------------------
-start_path slow spsc 4K 20000 0 2000
-expect_status slow-prod $P_PROD 0 120
-expect_status slow-out $P_OUT 0 60
-expect_status slow-in $P_IN 0 60
-expect_status slow-cons $P_CONS 0 60
-grep -q "^received 20000\$" "$T/slow-cons.out" || fail "slow: consumer: $(cat "$T/slow-cons.out")"
-remove_rings slow
+run_clean slow spsc 4K 20000 0 2000 120
 
 # --- 3. MPMC rings at both ends ---------------------------------------------------------------------
-start_path mpmc mpmc 256 100000 0 0
-expect_status mpmc-prod $P_PROD 0 300
-expect_status mpmc-out $P_OUT 0 60
-expect_status mpmc-in $P_IN 0 60
-expect_status mpmc-cons $P_CONS 0 60
-grep -q "^received 100000\$" "$T/mpmc-cons.out" || fail "mpmc: consumer: $(cat "$T/mpmc-cons.out")"
-remove_rings mpmc
+run_clean mpmc mpmc 256 100000 0 0 300
 
 # --- 4. deaths: every live process on the path ends with 3 -----------------------------------------
-# kill -9 of `out` mid-stream: `in` reports peer died; the consumer sees a producer death; the
-# producer loses its consumer.
-start_path kout spsc 64K 100000000 0 0
-wait_progress kout 10000 60
-kill -9 $P_OUT
-wait $P_OUT 2>/dev/null
-expect_status kout-in $P_IN 3 30
-expect_status kout-cons $P_CONS 3 30
-expect_status kout-prod $P_PROD 3 30
-grep -q "peer died" "$T/kout-in.err" || fail "kout: bridge in did not say 'peer died': $(cat "$T/kout-in.err")"
-remove_rings kout
-
-# kill -9 of `in`: `out` reports peer died, the producer and the consumer learn of it.
-start_path kin spsc 64K 100000000 0 0
-wait_progress kin 10000 60
-kill -9 $P_IN
-wait $P_IN 2>/dev/null
-expect_status kin-out $P_OUT 3 30
-expect_status kin-prod $P_PROD 3 30
-expect_status kin-cons $P_CONS 3 30
-grep -q "peer died" "$T/kin-out.err" || fail "kin: bridge out did not say 'peer died': $(cat "$T/kin-out.err")"
-remove_rings kin
-
-# kill -9 of the producer: `out` tells the far side ('X'); both bridges and the consumer end with 3.
-start_path kprod spsc 64K 100000000 0 0
-wait_progress kprod 10000 60
-kill -9 $P_PROD
-wait $P_PROD 2>/dev/null
-expect_status kprod-out $P_OUT 3 30
-expect_status kprod-in $P_IN 3 30
-expect_status kprod-cons $P_CONS 3 30
-remove_rings kprod
+# run_death TAG VICTIM SAYS: kills process VICTIM (out, in or prod) mid-stream; every other process
+# on the path must end with status 3 within 30 s; SAYS (a process tag, or empty) must have printed
+# "peer died".
+run_death() {
+    local tag=$1 victim=$2 says=$3 p
+    start_path "$tag" spsc 64K 100000000 0 0
+    wait_progress "$tag" 10000 60
+    case $victim in out) p=$P_OUT ;; in) p=$P_IN ;; prod) p=$P_PROD ;; esac
+    kill -9 "$p"
+    wait "$p" 2>/dev/null
+    [ "$victim" = out ] || expect_status "$tag-out" $P_OUT 3 30
+    [ "$victim" = in ] || expect_status "$tag-in" $P_IN 3 30
+    [ "$victim" = prod ] || expect_status "$tag-prod" $P_PROD 3 30
+    expect_status "$tag-cons" $P_CONS 3 30
+    if [ -n "$says" ]; then
+        grep -q "peer died" "$T/$tag-$says.err" || fail "$tag: bridge $says did not say 'peer died': $(cat "$T/$tag-$says.err")"
+    fi
+    remove_rings "$tag"
+}
+# `out` dies: `in` reports peer died; the consumer sees a producer death; the producer loses its
+# consumer.
+run_death kout out in
+# `in` dies: `out` reports peer died, the producer and the consumer learn of it.
+run_death kin in out
+# The producer dies: `out` tells the far side ('X'); both bridges and the consumer end with 3.
+run_death kprod prod ""
 
 # --- 5. usage and missing rings ----------------------------------------------------------------------
 try() { # try WANT CMD...
