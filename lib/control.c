@@ -215,6 +215,9 @@ int shmring__reap_dead(const struct shmring__map *m)
     if (m->ident.kind == SHMRING_KIND_SPSC) {
         n += reap_word(m, &hdr->prod.owner);
         n += reap_word(m, &hdr->cons.owner);
+    } else if (m->ident.kind == SHMRING_KIND_BCAST) {
+        n += reap_word(m, &hdr->prod.owner);
+        n += shmring__bcast_reap(m); /* the consumer table (lib/bcast.c) */
     } else {
         /* A dead participant's entry may go: recovery treats a position no live handle holds as
          * abandoned, entry or not (lib/mpmc.c held_by_live). */

@@ -21,6 +21,8 @@
     X(EBUSY, "that side of the ring is already attached")                                      \
     X(EDEADLK, "would wait for space held by the caller's own uncommitted records")            \
     X(ENOSYS, "this ring uses membarrier(2) wake-ups, which this process cannot use; create it with SHMRING_F_WAKE_FENCED") \
+    X(EUSERS, "every handle entry of the ring is taken by a live process")                    \
+    X(ENOBUFS, "lapped by the producer: records were lost (broadcast ring)")                  \
     X(EINVAL, "invalid argument")                                                              \
     X(ENAMETOOLONG, "ring name too long (at most 63 bytes)")                                   \
     X(EACCES, "permission denied by the ring's mode")                                          \

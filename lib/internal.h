@@ -168,6 +168,11 @@ int shmring__reap_dead(const struct shmring__map *m);
  * PID namespace is judged right). Clears the word, counts and reports the death once. 1 if reaped. */
 int shmring__reap_absent(const struct shmring__map *m, int semid, int role);
 
+/* --- bcast.c --- */
+/* Frees the consumer entries of a broadcast ring whose holders died, reporting each (once) as
+ * SHMRING_EV_PEER_DIED. Returns how many. */
+int shmring__bcast_reap(const struct shmring__map *m);
+
 /* --- state shared by both ring kinds (wait.c) --- */
 /* 0 if the ring may be used: not found broken by this handle (*broken) nor marked corrupt by
  * anyone; else the error, which is also kept in *broken. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "shmring/bcast.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
@@ -183,7 +184,8 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
             return err;
         key = shmring__key(name);
     }
-    if (cfg->flags & ~(uint32_t)(SHMRING_F_HUGEPAGES | SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER))
+    if (cfg->flags & ~(uint32_t)(SHMRING_F_HUGEPAGES | SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER |
+                                 (kind == SHMRING_KIND_BCAST ? SHMRING_F_LOSSY : 0)))
         return -EINVAL;
     if ((wake = shmring__wake_hdr_flags(cfg->flags)) < 0)
         return wake;
@@ -307,7 +309,8 @@ static int validate_ident(const struct shmring_header *hdr, const struct shmring
     uint64_t room;
     if (id->abi_version != SHMRING_ABI_VERSION)
         return -EPROTONOSUPPORT;
-    if ((kind != 0 && id->kind != kind) || (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC))
+    if ((kind != 0 && id->kind != kind) ||
+        (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC && id->kind != SHMRING_KIND_BCAST))
         return -EPROTONOSUPPORT;
     kind = id->kind;
     if (id->segment_size > segsz || id->data_offset > segsz)
@@ -317,6 +320,12 @@ static int validate_ident(const struct shmring_header *hdr, const struct shmring
         if (id->data_offset != SHMRING_HEADER_SIZE || !is_pow2(id->capacity) ||
             id->capacity < SHMRING_SPSC_CAPACITY_MIN || id->capacity > SHMRING_SPSC_CAPACITY_MAX ||
             id->capacity > room)
+            return -EUCLEAN;
+    } else if (kind == SHMRING_KIND_BCAST) {
+        if (id->data_offset != SHMRING_BCAST_DATA_OFFSET || !is_pow2(id->capacity) ||
+            id->capacity < SHMRING_BCAST_SLOTS_MIN || id->capacity > SHMRING_BCAST_SLOTS_MAX ||
+            id->slot_size < SHMRING_BCAST_SLOT_MIN || id->slot_size > SHMRING_BCAST_SLOT_MAX ||
+            id->capacity * shmring__mpmc_stride(id->slot_size) > room)
             return -EUCLEAN;
     } else {
         if (id->data_offset != SHMRING_MPMC_DATA_OFFSET || !is_pow2(id->capacity) ||

@@ -58,6 +58,9 @@ extern "C" {
  * trips, far placement, a machine at load 9): p50 32-46 us fenced vs 31-36 us membarrier, spinning
  * spsc 527-767 vs 527-535 ns, within that run's noise (docs/wakeup.md). Revisit on a quiet machine. */
 #define SHMRING_F_WAKE_DEFAULT SHMRING_F_WAKE_MEMBARRIER
+#define SHMRING_F_LOSSY 0x8u     /* BCAST only: the producer never waits for consumers; a consumer it
+                                    laps is told how many records it lost (include/shmring/bcast.h).
+                                    Without it (BLOCK) the producer waits for the slowest consumer */
 
 /* What a process attaches as. */
 enum shmring_role {
@@ -69,18 +72,19 @@ enum shmring_role {
 enum shmring_kind {
     SHMRING_KIND_SPSC = 1, /* one producer, one consumer, variable-length records */
     SHMRING_KIND_MPMC = 2, /* many producers, many consumers, fixed-size slots */
+    SHMRING_KIND_BCAST = 3, /* one producer, many consumers that each see every record, fixed-size slots */
 };
 
 /* Creation parameters. Initialise with shmring_config_init() and set what you need. */
 struct shmring_config {
     uint64_t capacity;       /* SPSC: bytes of the data area, a power of two in
                                 [SHMRING_SPSC_CAPACITY_MIN, SHMRING_SPSC_CAPACITY_MAX];
-                                MPMC: number of slots, a power of two in
+                                MPMC, BCAST: number of slots, a power of two in
                                 [SHMRING_MPMC_SLOTS_MIN, SHMRING_MPMC_SLOTS_MAX];
-                                0: the kind's default (SPSC 1 MiB, MPMC 4096 slots) */
+                                0: the kind's default (SPSC 1 MiB, MPMC and BCAST 4096 slots) */
     uint32_t mode;           /* permission bits (like open(2)'s mode, & 0777); 0 means 0600 */
     uint32_t flags;          /* SHMRING_F_* */
-    uint32_t slot_size;      /* MPMC: payload bytes per slot, [SHMRING_MPMC_SLOT_MIN,
+    uint32_t slot_size;      /* MPMC, BCAST: payload bytes per slot, [SHMRING_MPMC_SLOT_MIN,
                                 SHMRING_MPMC_SLOT_MAX]; ignored by SPSC */
     uint32_t reserved0;      /* 0 */
     uint64_t start_position; /* where the positions start (SPSC: rounded down to 8). 0 normally;
@@ -109,6 +113,9 @@ void shmring_config_init(struct shmring_config *cfg);
  *   -ENOSYS           the ring uses membarrier(2) wake-ups (SHMRING_F_WAKE_MEMBARRIER), which this
  *                     process cannot use (old kernel, seccomp filter): create the ring with
  *                     SHMRING_F_WAKE_FENCED (or let a process without membarrier create it)
+ *   -EUSERS           every entry of a ring's table of handles is taken by a live process
+ *   -ENOBUFS          BCAST consumer: the producer lapped it; the records it missed are counted
+ *                     (shmring_bcast_lost()) and the next call reads the oldest record still there
  */
 
 /* A static, human-readable message for a code returned by any shmring call (negative or positive

@@ -57,6 +57,7 @@
 #define SHMRING_HDR_ASYM_WAKE 0x2u /* the membarrier wake-up protocol (SHMRING_F_WAKE_MEMBARRIER): waiters
                                       call membarrier(), publishers use only a compiler barrier; clear:
                                       the fenced protocol (a full fence on both sides) */
+#define SHMRING_HDR_LOSSY 0x4u     /* BCAST: the producer never waits; lapped consumers lose records */
 
 /* State bits (shmring_state.flags), set at run time. */
 #define SHMRING_STATE_CORRUPT 0x1u /* someone found a broken invariant; every call now fails */
@@ -246,5 +247,67 @@ SHMRING__STATIC_ASSERT(sizeof(struct shmring_participant) == SHMRING_CACHELINE, 
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_mpmc_slot_hdr) == SHMRING_MPMC_SLOT_HDR, "slot header size");
 #define SHMRING_MPMC_TABLE_SIZE (SHMRING_MPMC_PARTICIPANTS * SHMRING_CACHELINE)
 #define SHMRING_MPMC_DATA_OFFSET (SHMRING_HEADER_SIZE + SHMRING_MPMC_TABLE_SIZE)
+
+/* --- Broadcast ring (include/shmring/bcast.h) -----------------------------------------------
+ * After the header: the consumer table (SHMRING_BCAST_CONSUMERS entries of one line each), the
+ * ring's own line (struct shmring_bcast_ctl) and a guard line, then `capacity` slots of `stride`
+ * bytes (the MPMC stride: shmring__mpmc_stride). A slot is a 16-byte header and the payload.
+ * One producer writes positions in order; every consumer reads every position. The sequence word
+ * of the slot of position pos says:
+ *   seq == pos + 1          published: the record of position pos is there
+ *   seq == pos              being written (LOSSY only: stored by claim before the payload is
+ *                           touched, so a reader who read the slot can tell it was overwritten)
+ * so the slot of index i only ever holds values = i or i + 1 (mod capacity); anything else is
+ * corruption. A reader at pos computes d = seq - (pos + 1): 0 ready; -1 (being written, or never
+ * written) or -capacity (the lap before) not yet; k * capacity or k * capacity - 1 (k >= 1) lapped:
+ * the producer has reused the slot for a later lap. Slots start in the "being written" state of
+ * the first lap (seq == pos).
+ *
+ * Consumer entries. A consumer takes a free entry by a CAS of its owner word (0 -> its owner
+ * word), stores its start position, then sets `active` to the same owner word (release): the
+ * producer counts an entry only when active == owner, so it never reads the position a previous
+ * holder left. `pos` is the next position the consumer reads: every position before it was
+ * released (BLOCK: the producer may overwrite them). An entry whose owner is dead is freed by
+ * whoever notices (one CAS of active, then of owner: each death is found once).
+ */
+#define SHMRING_BCAST_CONSUMERS 64u
+
+struct shmring_bcast_consumer {
+    SHMRING_ATOMIC(uint64_t) owner;    /* 0: free; else the holder's owner word (consumer bit set) */
+    SHMRING_ATOMIC(uint64_t) active;   /* == owner once pos is valid; 0 while joining or leaving */
+    SHMRING_ATOMIC(uint64_t) pos;      /* next position it reads; the ones before are released */
+    SHMRING_ATOMIC(uint64_t) lost;     /* records it lost by being lapped (for the tools) */
+    SHMRING_ATOMIC(uint64_t) released; /* records it released (for the tools) */
+    uint64_t reserved[3];
+};
+
+/* The ring's own line: written by the producer at every claim (claim_end) and by consumers when they
+ * join (joins, hi); read by the producer at every claim (joins). */
+struct shmring_bcast_ctl {
+    SHMRING_ATOMIC(uint64_t) claim_end; /* end of the positions the producer claimed (>= prod.pos,
+                                           <= prod.pos + capacity): it may be writing [prod.pos,
+                                           claim_end), and so overwriting [prod.pos - capacity,
+                                           claim_end - capacity) */
+    SHMRING_ATOMIC(uint64_t) joins;     /* bumped by every consumer that registers: the producer
+                                           (BLOCK) then looks at the table again */
+    SHMRING_ATOMIC(uint32_t) hi;        /* entries ever taken are below this (consumers raise it) */
+    uint32_t reserved0;
+    uint64_t first;                     /* the first position (cfg->start_position); read-only */
+    uint64_t reserved[4];
+};
+
+struct shmring_bcast_slot_hdr {
+    SHMRING_ATOMIC(uint64_t) seq; /* see above */
+    SHMRING_ATOMIC(uint32_t) len; /* bytes of the record, <= slot_size (atomic: LOSSY readers may
+                                     read it while the producer rewrites it) */
+    uint32_t reserved;
+};
+
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_bcast_consumer) == SHMRING_CACHELINE, "bcast consumer is one line");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_bcast_ctl) == SHMRING_CACHELINE, "bcast ctl is one line");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_bcast_slot_hdr) == SHMRING_MPMC_SLOT_HDR, "bcast slot header size");
+#define SHMRING_BCAST_TABLE_OFFSET SHMRING_HEADER_SIZE
+#define SHMRING_BCAST_CTL_OFFSET (SHMRING_BCAST_TABLE_OFFSET + SHMRING_BCAST_CONSUMERS * SHMRING_CACHELINE)
+#define SHMRING_BCAST_DATA_OFFSET (SHMRING_BCAST_CTL_OFFSET + 2 * SHMRING_CACHELINE)
 
 #endif /* SHMRING_LAYOUT_H */

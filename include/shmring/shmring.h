@@ -2,6 +2,7 @@
 #ifndef SHMRING_SHMRING_H
 #define SHMRING_SHMRING_H
 
+#include "shmring/bcast.h"
 #include "shmring/common.h"
 #include "shmring/control.h"
 #include "shmring/ffi.h"
