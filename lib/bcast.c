@@ -10,10 +10,9 @@
  * Either the producer sees the new `joins` (and then the entry), or the joiner sees the claim the
  * producer made without it, and starts after what that claim overwrites. The producer's barrier is
  * a compiler barrier when the joiner's is membarrier(GLOBAL_EXPEDITED) (which runs a barrier on the
- * producer's CPU), a full fence otherwise, as for the sleep/wake-up protocol (lib/wait.c). In the
- * rare "poll" mode (the ring uses membarrier but this process cannot) the joiner's fence does not
- * cover the producer's side: a BLOCK consumer that joins then may find records overwritten during
- * its first moments, reported as lost like in LOSSY mode (never torn: the slots tell).
+ * producer's CPU), a full fence otherwise, as for the sleep/wake-up protocol (lib/wait.c): the
+ * ring's wake-up protocol (docs/wakeup.md) decides which, and a process that cannot run it cannot
+ * open the ring (-ENOSYS), so there is no weaker mode.
  * Until the joiner has settled on X, the producer may see its provisional position more than a lap
  * behind: it treats it as exactly a lap behind (and waits), never as corruption.
  */
@@ -21,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sem.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -169,8 +169,12 @@ static int join(struct shmring_bcast *b, int have_desired, uint64_t desired, int
         /* The handshake of the top of this file. The increment releases our entry to a producer
          * that sees it (acquire load of `joins` in claim); the barrier pairs with the producer's
          * barrier between its claim_end store and that load. */
+        int err;
         shmring__fetch_add(&b->ctl->joins, 1, seq_cst);
-        shmring__waiter_fence(b->att->waiter_mode);
+        /* Without the barrier the handshake does not hold: fail the join (the caller frees the
+         * entry, as a close would) rather than risk reading records being overwritten. */
+        if ((err = shmring__waiter_fence(b->att->waiter_mode)) != 0)
+            return err;
         end = shmring__load(&b->ctl->claim_end, acquire);
         if (later(end - b->capacity, x)) {
             x = end - b->capacity;
@@ -198,7 +202,13 @@ static void bcast_fork_child(struct shmring__attach *a)
         b->broken = -EUSERS;
         return;
     }
-    if (join(b, 1, from, 0) == 0 && later(b->head, from))
+    if ((b->broken = join(b, 1, from, 0)) != 0) {
+        shmring__store(&b->self->active, 0, release);
+        shmring__store(&b->self->owner, 0, release);
+        b->self = NULL;
+        return;
+    }
+    if (later(b->head, from))
         b->lost += b->head - from;
 }
 
@@ -483,7 +493,12 @@ int shmring__bcast_lapped(struct shmring_bcast *b, uint64_t floor)
     /* The oldest record the producer is not overwriting: claim_end - capacity (a garbage value
      * sends us somewhere whose slots then show it: corrupt). At least past the record we know is
      * gone. */
-    uint64_t to = shmring__load(&b->ctl->claim_end, acquire) - b->capacity;
+    uint64_t pos = shmring__load(&b->hdr->prod.pos, acquire);
+    uint64_t end = shmring__load(&b->ctl->claim_end, acquire), to = end - b->capacity;
+    /* Both untrusted: the claim is at most a ring past the published end, and we were lapped, so
+     * the producer is past what we hold. Else the count of lost records would be garbage. */
+    if (end - pos > b->capacity || !later(end, b->head))
+        return corrupt(b);
     if (later(floor, to))
         to = floor;
     b->lost += to - b->head;
@@ -594,5 +609,16 @@ int shmring__bcast_wait(struct shmring_bcast *b, int64_t timeout_ns, int64_t *de
     spec.spin = b->spin;
     spec.ready = spec.consumer ? consumer_ready : producer_ready;
     spec.ctx = b;
-    return shmring__wait(&spec, timeout_ns, deadline);
+    err = shmring__wait(&spec, timeout_ns, deadline);
+    if (err == -EPIPE && !spec.consumer) {
+        /* No consumer present, yet the table still holds one back: a consumer killed a moment
+         * ago has dropped its presence (SEM_UNDO, early in exit) but does not yet look dead to
+         * the owner-word check. A broadcast producer without consumers never waits for good, so
+         * this is not end of stream: pause briefly and let the caller claim again (the deadline,
+         * and timeout 0, are checked by the next wait). */
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+        return 0;
+    }
+    return err;
 }

@@ -271,8 +271,11 @@ Test(bcast, killed_consumer_wakes_sleeping_producer, .timeout = 120)
     dt = testutil_now_ns() - t0;
     cr_log_info("sleeping producer went on %.2f ms after the wait began (kill at +300 ms)", (double)dt / 1e6);
     cr_assert_lt(dt, 3 * SEC);
-    cr_assert_eq(testutil_wait_timeout(killer, CHILD_BOUND), 0);
-    cr_assert_eq(testutil_wait_timeout(victim, CHILD_BOUND), 128 + SIGKILL);
+    {
+        int ks = testutil_wait_timeout(killer, CHILD_BOUND), vs = testutil_wait_timeout(victim, CHILD_BOUND);
+        cr_assert_eq(ks, 0, "killer status %d", ks);
+        cr_assert_eq(vs, 128 + SIGKILL, "victim status %d", vs);
+    }
     cr_assert_eq(shmring_bcast_close(p), 0);
     finish(name);
 }
