@@ -143,12 +143,13 @@ static struct shmring_bcast_consumer *take_entry(struct shmring_bcast *b, uint64
 static int join(struct shmring_bcast *b, int have_desired, uint64_t desired, int oldest)
 {
     uint64_t mine = shmring__load(&b->self->owner, relaxed);
-    /* Pairs with the release store of prod.pos in shmring_bcast_publish(): claim_end, stored before
-     * it, is at least as far on. */
-    uint64_t pos = shmring__load(&b->hdr->prod.pos, acquire);
+    /* claim_end first, then prod.pos: the claim_end store is a release, so the prod.pos we then
+     * read is at least the one that claim started from (end - capacity or later); read the other
+     * way round, a slow reader could pair an old prod.pos with a claim_end laps newer. */
     uint64_t end = shmring__load(&b->ctl->claim_end, acquire);
+    uint64_t pos = shmring__load(&b->hdr->prod.pos, acquire);
     uint64_t first = b->ctl->first, x;
-    if (end - pos > b->capacity)
+    if (later(end, pos) && end - pos > b->capacity)
         return shmring__mark_corrupt(b->hdr, &b->broken);
     if (have_desired)
         x = desired;
@@ -474,7 +475,7 @@ int shmring__bcast_claim_slow(struct shmring_bcast *b, unsigned want, struct shm
             return -EAGAIN;
         }
         /* The handshake with joiners (top of the file), with a full fence: this is the slow path. */
-        shmring__store(&b->ctl->claim_end, b->pos + n, relaxed);
+        shmring__store(&b->ctl->claim_end, b->pos + n, release);
         shmring__thread_fence(seq_cst);
         if (shmring__load(&b->ctl->joins, acquire) != joins)
             continue;
@@ -493,11 +494,11 @@ int shmring__bcast_lapped(struct shmring_bcast *b, uint64_t floor)
     /* The oldest record the producer is not overwriting: claim_end - capacity (a garbage value
      * sends us somewhere whose slots then show it: corrupt). At least past the record we know is
      * gone. */
-    uint64_t pos = shmring__load(&b->hdr->prod.pos, acquire);
     uint64_t end = shmring__load(&b->ctl->claim_end, acquire), to = end - b->capacity;
+    uint64_t pos = shmring__load(&b->hdr->prod.pos, acquire); /* after end: see join() */
     /* Both untrusted: the claim is at most a ring past the published end, and we were lapped, so
      * the producer is past what we hold. Else the count of lost records would be garbage. */
-    if (end - pos > b->capacity || !later(end, b->head))
+    if ((later(end, pos) && end - pos > b->capacity) || !later(end, b->head))
         return corrupt(b);
     if (later(floor, to))
         to = floor;

@@ -222,10 +222,11 @@ static SHMRING__ALWAYS_INLINE int shmring_bcast_claim(struct shmring_bcast *b, u
         /* Within the gate, and no consumer joined since the gate was computed. The claim's end goes
          * out before we look at `joins`: a joiner bumps `joins`, then (membarrier, or a fence) reads
          * claim_end, so either we see its bump (and read the table again) or it sees this claim
-         * (and starts after what it overwrites). The fence pairs with the joiner's in lib/bcast.c. */
+         * (and starts after what it overwrites). The fence pairs with the joiner's in lib/bcast.c.
+         * Release (free on x86): a reader that sees this claim_end also sees prod.pos >= b->pos. */
         if (b->gate - b->pos < n)
             return shmring__bcast_claim_slow(b, (unsigned)n, c);
-        shmring__store(&b->ctl->claim_end, b->pos + n, relaxed);
+        shmring__store(&b->ctl->claim_end, b->pos + n, release);
         if (b->fast_fence)
             shmring__thread_fence(seq_cst);
         else
@@ -234,7 +235,7 @@ static SHMRING__ALWAYS_INLINE int shmring_bcast_claim(struct shmring_bcast *b, u
         if (shmring__load(&b->ctl->joins, acquire) != b->joins)
             return shmring__bcast_claim_slow(b, (unsigned)n, c);
     } else {
-        shmring__store(&b->ctl->claim_end, b->pos + n, relaxed);
+        shmring__store(&b->ctl->claim_end, b->pos + n, release);
         for (i = 0; i < n; i++)
             shmring__store(&shmring__bcast_at(b, b->pos + i)->seq, b->pos + i, relaxed);
         /* The "being written" marks (and claim_end) before any payload store: a consumer that read

@@ -157,8 +157,10 @@ static void many_consumers(uint32_t flags, uint64_t cap, uint64_t n, int lossy)
     t0 = testutil_now_ns();
     produce(p, 0, n);
     cr_assert_eq(shmring_bcast_close(p), 0);
-    for (i = 0; i < 4; i++)
-        cr_assert_eq(testutil_wait_timeout(pid[i], CHILD_BOUND), EXIT_OK, "consumer %d", i);
+    for (i = 0; i < 4; i++) {
+        int st = testutil_wait_timeout(pid[i], CHILD_BOUND);
+        cr_assert_eq(st, EXIT_OK, "consumer %d exit %d", i, st);
+    }
     cr_log_info("%llu records to 4 consumers in %.1f ms (loaded machine: no figure)", (unsigned long long)n,
                 (double)(testutil_now_ns() - t0) / 1e6);
     close(ready[0]);
