@@ -466,3 +466,44 @@ Test(bcast, bad_inputs)
     cr_assert_eq(shmring_bcast_open(name, SHMRING_CONSUMER, 0, &x), -EPROTONOSUPPORT);
     finish(name);
 }
+
+/* A producer killed (SIGKILL) is end of stream: a consumer gets every record it published, then
+ * -EPIPE from the blocking pop, within the wait's bound. */
+Test(bcast, killed_producer_is_end_of_stream, .timeout = 120)
+{
+    const char *name = testutil_name("pkill");
+    struct shmring_bcast *c;
+    struct rec r;
+    int ready[2];
+    uint64_t i;
+    pid_t prod;
+    ssize_t n;
+    make_ring(name, 64, 0);
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(shmring_bcast_open(name, SHMRING_CONSUMER, SHMRING_BCAST_OLDEST, &c), 0);
+    prod = fork();
+    cr_assert_neq(prod, -1);
+    if (prod == 0) {
+        struct shmring_bcast *p;
+        if (shmring_bcast_open(name, SHMRING_PRODUCER, 0, &p) != 0)
+            _exit(EXIT_OPEN);
+        for (i = 0; i < 40; i++) {
+            rec_make(&r, i);
+            if (shmring_bcast_push(p, &r, sizeof(r)) != 0)
+                _exit(EXIT_RING);
+        }
+        write_byte(ready[1], 'p');
+        for (;;)
+            pause();
+    }
+    cr_assert_eq(read_byte(ready[0]), 'p');
+    cr_assert_eq(testutil_kill_wait(prod), 128 + SIGKILL);
+    for (i = 0; i < 40; i++) {
+        cr_assert_eq(shmring_bcast_pop_wait(c, &r, sizeof(r), 5 * SEC), (ssize_t)sizeof(r));
+        cr_assert_eq(r.pos, i);
+    }
+    n = shmring_bcast_pop_wait(c, &r, sizeof(r), 5 * SEC);
+    cr_assert_eq(n, -EPIPE, "got %zd", n);
+    cr_assert_eq(shmring_bcast_close(c), 0);
+    finish(name);
+}
