@@ -44,7 +44,12 @@ struct shmring__attach {
     void *handle;    /* the struct shmring_spsc / shmring_mpmc this belongs to */
     void (*fork_child)(struct shmring__attach *); /* kind-specific work in a forked child, or NULL */
     struct shmring__attach *prev, *next; /* the process's list, for fork */
+    struct shmring__evfd *evfd; /* SPSC consumer: the event fd's helper thread, or NULL (evfd.c) */
 };
+/* Stops the helper thread of shmring_spsc_event_fd() and closes its fd (before detaching). */
+void shmring__evfd_close(struct shmring__attach *a);
+/* In a forked child: the helper thread did not come along; drop the parent's (its fd copy too). */
+void shmring__evfd_fork_child(struct shmring__attach *a);
 
 /* --- util.c --- */
 int shmring__check_name(const char *name);            /* 0, -EINVAL, -ENAMETOOLONG */

@@ -108,6 +108,7 @@ static void on_child(void)
     for (a = handles_head; a; a = a->next) {
         shmring__presence_fork_child(a->semid, a->role);
         a->pid = getpid();
+        shmring__evfd_fork_child(a);
         if (a->fork_child)
             a->fork_child(a);
     }

@@ -251,6 +251,8 @@ int shmring_spsc_close(struct shmring_spsc *r)
     if (r == NULL)
         return 0;
     a = r->att;
+    if (a->pid == getpid())
+        shmring__evfd_close(a);
     shmring__registry_remove(a);
     /* Only the process that registered presence may take it back (a forked child holds its own).
      * Uncommitted reservations are dropped: the word at pend_pos is still 0. */

@@ -111,6 +111,22 @@ void shmring_spsc_set_spin(struct shmring_spsc *r, uint32_t spins);
  * call. */
 int shmring_spsc_peer_count(const struct shmring_spsc *r);
 
+/* Event loops (docs/guide.md, "Event loops"): a file descriptor for epoll/poll/select, libuv or
+ * libevent that becomes readable when the consumer `r` has a record at the position it was armed
+ * at, or at end of stream, the producer's death or the ring's removal (the next pop says which).
+ * The first call makes an eventfd (non-blocking, close-on-exec) and a helper thread in this
+ * process, armed at the current read position; later calls return the same fd. The helper sleeps
+ * with the library's usual protocol, so the producer still makes no system call while nobody
+ * sleeps. The fd stays readable until shmring_spsc_event_rearm(). Consumer handles of this
+ * process only (else -EINVAL); -ENOMEM, or the errno of eventfd/pthread_create. The fd belongs
+ * to the handle: shmring_spsc_close() stops the thread and closes it. A child inherits no
+ * helper thread across fork(): it calls this again on its own handle. */
+int shmring_spsc_event_fd(struct shmring_spsc *r, int *fd);
+/* After the application popped until -EAGAIN: clears the fd and arms the helper at the current
+ * read position (records peeked but not released count as read). From the consumer's thread.
+ * 0, or -EINVAL if `r` has no event fd. */
+int shmring_spsc_event_rearm(struct shmring_spsc *r);
+
 static inline uint64_t shmring_spsc_capacity(const struct shmring_spsc *r) { return r->capacity; }
 static inline uint64_t shmring_spsc_max_record(const struct shmring_spsc *r) { return r->max_record; }
 
