@@ -44,7 +44,8 @@ static int produce(const char *name, uint64_t n, long pause_us)
         fprintf(stderr, "produce: open %s: %s\n", name, shmring_strerror(err));
         return 1;
     }
-    for (i = 0; i < n; i++) {
+    int status = 0;
+    for (i = 0; i < n && status == 0; i++) {
         size_t len = bridge_record(i, buf);
         do
             err = s ? shmring_spsc_push_wait(s, buf, len, SLICE_NS) : shmring_mpmc_push_wait(m, buf, len, SLICE_NS);
@@ -52,20 +53,22 @@ static int produce(const char *name, uint64_t n, long pause_us)
         if (err == -EPIPE) {
             printf("produced %" PRIu64 "\n", i);
             fprintf(stderr, "produce: the consumer went away after %" PRIu64 " records\n", i);
-            return 3;
-        }
-        if (err) {
+            status = 3;
+        } else if (err) {
             fprintf(stderr, "produce: push %" PRIu64 ": %s\n", i, shmring_strerror(err));
-            return 1;
+            status = 1;
+        } else {
+            pause_every(i, pause_us);
         }
-        pause_every(i, pause_us);
     }
-    printf("produced %" PRIu64 "\n", n);
+    if (status == 0)
+        printf("produced %" PRIu64 "\n", n);
+    /* Closed on every path: a handle left open is a leak LeakSanitizer reports (asan config). */
     if (s)
         shmring_spsc_close(s);
     else
         shmring_mpmc_close(m);
-    return 0;
+    return status;
 }
 
 static int consume(const char *name, uint64_t n, long pause_us)
@@ -84,6 +87,10 @@ static int consume(const char *name, uint64_t n, long pause_us)
         err = shmring_control_open(name, SHMRING_EV_BIT(SHMRING_EV_PEER_DIED) | SHMRING_EV_BIT(SHMRING_EV_EOS), &ctl);
     if (err) {
         fprintf(stderr, "consume: open %s: %s\n", name, shmring_strerror(err));
+        if (s)
+            shmring_spsc_close(s);
+        if (m)
+            shmring_mpmc_close(m);
         return 1;
     }
     for (;;) {
@@ -95,7 +102,8 @@ static int consume(const char *name, uint64_t n, long pause_us)
             break;
         if (len < 0) {
             fprintf(stderr, "consume: pop after %" PRIu64 ": %s\n", got, shmring_strerror((int)len));
-            return 1;
+            bad = 1; /* ends with status 1 after closing the handles */
+            break;
         }
         if (!bad && ((size_t)len != bridge_record(got, want) || memcmp(buf, want, (size_t)len) != 0)) {
             uint64_t seq = 0;

@@ -2,18 +2,24 @@
  *
  * A parent and a forked child bounce one record back and forth over two SPSC rings ("ping":
  * parent -> child, "pong": child -> parent), with spinning off, so that nearly every wait sleeps on
- * its semaphore and nearly every publish posts one. The run lasts until the rings' counters
- * (stats.consumer_wakeups + stats.producer_wakeups: the posts shmring__wake made) reach the target.
+ * its semaphore and nearly every publish posts one. The run lasts a fixed wall time (how many waits
+ * really sleep depends on the scheduler and on how far apart the host placed the two vCPUs: from
+ * ~17% to ~60% of them, measured; a count of wake-ups would take 30 s on one machine and time out on
+ * another), or, if asked, until the rings' counters (stats.consumer_wakeups +
+ * stats.producer_wakeups: the posts shmring__wake made) reach a target.
  * Every 1024 round trips the parent reads all four wake-up semaphores with semctl(GETVAL): each
  * must be <= 1 (lib/wait.c: capped posts keep a value at most 1 plus the deaths of the other side
  * since its last attach; nobody dies or detaches during the run). Every record is checked (its
  * round number). At the end: the wake-up count was reached, every sleep and post counter is
- * consistent (posts <= sleeps + 1 per side: a post is made only for an announced sleeper), the
+ * consistent (posts <= sleeps + 1 per side: a post is made only for an announced sleeper), there
+ * was at least one wake-up (else the run measured nothing), the
  * child got end of stream, the pong ring's semaphores are still <= 1 after the child's close (a
  * close rings with a capped post), and nothing is left in the IPC namespace.
  *
- * Count: SHMRING_LIMITS_WAKEUPS (default 2000000 for CI, about 30 s; 10000000 for the long run). A plain
- * program (not Criterion): prints a SUMMARY line, exits 0 on success, 1 on failure.
+ * Length: SHMRING_LIMITS_SECONDS (default 15; 180 with SHMRING_LONG=1), or SHMRING_LIMITS_WAKEUPS=N
+ * to run until N wake-ups (posts) instead (the long run: 10000000, with a generous
+ * --test_timeout). A plain program (not Criterion): prints a summary line, exits 0 on success, 1
+ * on failure.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -109,7 +115,12 @@ static void check_sems(const char *when, uint64_t round, const struct shmring_he
 int main(void)
 {
     const char *env = getenv("SHMRING_LIMITS_WAKEUPS");
-    uint64_t target = env && strtoull(env, NULL, 10) > 0 ? strtoull(env, NULL, 10) : 2000000;
+    const char *envs = getenv("SHMRING_LIMITS_SECONDS");
+    const char *envlong = getenv("SHMRING_LONG");
+    uint64_t target = env && strtoull(env, NULL, 10) > 0 ? strtoull(env, NULL, 10) : 0; /* 0: by time */
+    int64_t seconds = envs && strtoll(envs, NULL, 10) > 0 ? strtoll(envs, NULL, 10)
+                      : envlong && strcmp(envlong, "1") == 0 ? 180
+                                                            : 15;
     struct shmring_config cfg;
     struct shmring_spsc *out = NULL, *in = NULL;
     struct shmring_header *hping, *hpong;
@@ -140,17 +151,19 @@ int main(void)
     hping = out->hdr;
     hpong = in->hdr;
 
-    /* A hard stop far beyond the expected time (about 70 000 wake-ups/s measured on 2 shared
-     * CPUs): 1 ms per wake-up. */
-    limit = (int64_t)(target / 1000 + 60) * SEC;
+    /* By count: a hard stop far beyond the expected time (10 000 to 70 000 wake-ups/s measured on
+     * 2 shared CPUs): 1 ms per wake-up. By time: the run itself. */
+    limit = target ? (int64_t)(target / 1000 + 60) * SEC : seconds * SEC;
     t0 = testutil_now_ns();
     for (;;) {
         if ((round & 1023) == 0) {
             check_sems("during the run", round, hping, hpong, 1);
             checks++;
-            if (posts(hping) + posts(hpong) >= target)
+            if (target && posts(hping) + posts(hpong) >= target)
                 break;
-            if (testutil_now_ns() - t0 > limit) {
+            if (!target && testutil_now_ns() - t0 >= limit)
+                break;
+            if (target && testutil_now_ns() - t0 > limit) {
                 kill(pid, SIGKILL);
                 FAIL("only %" PRIu64 " wake-ups after %" PRId64 " s", posts(hping) + posts(hpong), limit / SEC);
             }
@@ -192,11 +205,11 @@ int main(void)
                      i ? "pong" : "ping", cw, cs, pw, ps);
         }
     }
-    /* In a ping-pong with spin 0 most receives sleep (measured: 0.6 posts per round trip since a
-     * woken waiter no longer re-announces itself, 2 before): if the posts fell far behind the
-     * round trips, the test did not measure what it says. */
-    if (done * 4 < round)
-        FAIL("%" PRIu64 " wake-ups for %" PRIu64 " round trips: expected at least 1 per 4 round trips", done, round);
+    /* How many receives really sleep is the scheduler's business (0.17 to 0.6 posts per round trip
+     * measured, near and far vCPU placements): printed above, not asserted. A run with no wake-up
+     * at all did not test what it says. */
+    if (done == 0)
+        FAIL("no wake-up in %" PRIu64 " round trips: nothing slept on a semaphore", round);
 
     /* End of stream: the child drains and exits; every close rings a doorbell, capped. */
     shmring_spsc_close(out);

@@ -1,8 +1,8 @@
 /* The wake-up semaphores stay bounded.
  *
  * ping_pong: two processes bounce a record back and forth over two rings (ping: test -> child,
- * pong: child -> test) 200000 times with spinning off, so that every wait goes to sleep on a
- * semaphore and every publish posts one. Every round trip's data is checked. Afterwards the
+ * pong: child -> test) for 8 s (SHMRING_LONG=1: 120 s; 200000 round trips at most) with spinning
+ * off, so that most waits go to sleep on a semaphore and their publishes post one. Every round trip's data is checked. Afterwards the
  * wake-up semaphores hold at most 2 (one capped post plus one doorbell), and no receiver slept
  * with its record already there for most of a sleep slice (what a lost wake-up costs: the sleeper
  * only notices at the end of its 100 ms slice; see wake_check below).
@@ -155,10 +155,8 @@ static int pong_side(void *arg, struct proc_result *res)
     struct shmring_spsc *in = NULL, *out = NULL;
     struct stream sin, sout;
     struct wake_check w;
-    uint8_t buf[512];
     char msg[200];
     int err, rc = 1;
-    ssize_t n;
 
     wake_check_init(&w);
     if ((err = shmring_spsc_open(a->ping, SHMRING_CONSUMER, &in)) != 0 ||
@@ -170,9 +168,17 @@ static int pong_side(void *arg, struct proc_result *res)
     shmring_spsc_set_spin(out, 0);
     stream_init(&sin, SEED_PING, a->max_len);
     stream_init(&sout, SEED_PONG, a->max_len);
-    for (uint64_t i = 0; i < a->rounds; i++) {
-        if (recv_one(in, &sin, &w, msg, sizeof(msg)) != 0) {
-            snprintf(res->msg, sizeof(res->msg), "child: round %" PRIu64 ": %s", i, msg);
+    /* As many rounds as the parent makes in its time (a->rounds at most); its close is the end. */
+    for (uint64_t i = 0;; i++) {
+        err = recv_one(in, &sin, &w, msg, sizeof(msg));
+        if (err == -EPIPE) {
+            res->n = i;
+            rc = 0;
+            goto out;
+        }
+        if (err != 0 || i >= a->rounds) {
+            snprintf(res->msg, sizeof(res->msg), "child: round %" PRIu64 ": %s", i,
+                     err ? msg : "a record after the last round");
             goto out;
         }
         if ((err = send_one(out, &sout, &w)) != 0) {
@@ -180,13 +186,6 @@ static int pong_side(void *arg, struct proc_result *res)
             goto out;
         }
     }
-    n = shmring_spsc_pop_wait(in, buf, sizeof(buf), 10 * SEC);
-    if (n != -EPIPE) {
-        snprintf(res->msg, sizeof(res->msg), "child: at the end pop_wait returned %zd, expected EPIPE", n);
-        goto out;
-    }
-    res->n = a->rounds;
-    rc = 0;
 out:
     res->v[0] = w.suspects;
     res->v[1] = (uint64_t)w.worst_latency;
@@ -226,7 +225,7 @@ PROC_TEST(wakeup, ping_pong, .timeout = 300)
     struct wake_check w;
     uint8_t buf[512];
     char msg[200] = "";
-    int64_t t_start, dt;
+    int64_t t_start, dt, run_ns;
     uint64_t i;
     int err = 0, status;
     ssize_t n;
@@ -234,7 +233,14 @@ PROC_TEST(wakeup, ping_pong, .timeout = 300)
     memset(&a, 0, sizeof(a));
     a.ping = "wb_ping";
     a.pong = "wb_pong";
+    /* Bounded by wall time (how many waits really sleep, and so how long a round trip takes,
+     * depends on the scheduler and the vCPUs' placement: 17% to 60% of them sleep, measured):
+     * 8 s, or 120 s with SHMRING_LONG=1; 200000 round trips at most. */
     a.rounds = stream_scaled(200000, 4);
+    {
+        const char *envlong = getenv("SHMRING_LONG");
+        run_ns = (envlong && strcmp(envlong, "1") == 0 ? 120 : 8) * SEC;
+    }
     a.max_len = 256;
     create_ring(a.ping, 4096);
     create_ring(a.pong, 4096);
@@ -250,7 +256,7 @@ PROC_TEST(wakeup, ping_pong, .timeout = 300)
     wake_check_init(&w);
 
     t_start = testutil_now_ns();
-    for (i = 0; i < a.rounds; i++) {
+    for (i = 0; i < a.rounds && ((i & 255) != 0 || testutil_now_ns() - t_start < run_ns); i++) {
         if ((err = send_one(out, &sout, &w)) != 0) {
             snprintf(msg, sizeof(msg), "reserve_wait: %s", shmring_err_name(err));
             break;
@@ -277,10 +283,11 @@ PROC_TEST(wakeup, ping_pong, .timeout = 300)
     }
     /* Both sides attached, the child asleep waiting for the next ping. */
     check_sems("after the rounds", hping, hpong);
-    cr_expect_gt(shmring__load(&hping->stats.consumer_sleeps, relaxed), a.rounds / 4,
-                 "the child's consumer rarely slept: spin 0 should make every wait sleep");
-    cr_expect_gt(shmring__load(&hpong->stats.consumer_sleeps, relaxed), a.rounds / 4,
-                 "our consumer rarely slept: spin 0 should make every wait sleep");
+    /* How often a wait really slept is the scheduler's business (not asserted); that none did
+     * would mean this test tested nothing. */
+    cr_expect_gt(shmring__load(&hping->stats.consumer_sleeps, relaxed) +
+                     shmring__load(&hpong->stats.consumer_sleeps, relaxed),
+                 0, "no consumer ever slept on its semaphore in %" PRIu64 " round trips with spin 0", i);
     cr_expect_eq(w.suspects, 0, "%" PRIu64 " of our receipts slept > 90 ms with the record there (worst %.1f ms): "
                                 "lost wake-ups",
                  w.suspects, w.worst_excess / 1e6);
@@ -289,6 +296,7 @@ PROC_TEST(wakeup, ping_pong, .timeout = 300)
     shmring_spsc_close(out);
     status = proc_join(&child, 20 * SEC, &res);
     cr_assert_eq(status, 0, "child: %s", res.msg);
+    cr_expect_eq(res.n, i, "the child answered %" PRIu64 " pings of %" PRIu64, res.n, i);
     fprintf(stderr, "ping_pong: the child's receipts: worst latency %.1f ms, worst unexplained sleep %.1f ms\n",
             (double)res.v[1] / 1e6, (double)res.v[2] / 1e6);
     cr_expect_eq(res.v[0], 0, "%" PRIu64 " of the child's receipts slept > 90 ms with the record there (worst %.1f ms): "
@@ -326,7 +334,12 @@ static int churn_child(void *arg, struct proc_result *res)
         if (err == 0 && a->role == SHMRING_PRODUCER)
             err = shmring_spsc_push(r, &i, sizeof(i));
         if (err == 0 && a->role == SHMRING_CONSUMER) {
-            ssize_t n = shmring_spsc_pop(r, &v, sizeof(v));
+            /* The parent pushes ahead but may not have pushed record i yet (it opens the ring after
+             * spawning us): wait for it, bounded by wall time, without sleeping on the semaphore. */
+            ssize_t n;
+            int tries = 0;
+            while ((n = shmring_spsc_pop(r, &v, sizeof(v))) == -EAGAIN && tries++ < 100000)
+                proc_sleep_ns(100 * 1000);
             err = n == (ssize_t)sizeof(v) ? (v == i ? 0 : -EBADMSG) : n < 0 ? (int)n : -EPROTO;
         }
         if (r)
