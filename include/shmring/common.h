@@ -113,16 +113,66 @@ void shmring_config_init(struct shmring_config *cfg);
  *   -ENOSYS           the ring uses membarrier(2) wake-ups (SHMRING_F_WAKE_MEMBARRIER), which this
  *                     process cannot use (old kernel, seccomp filter): create the ring with
  *                     SHMRING_F_WAKE_FENCED (or let a process without membarrier create it)
- *   -EUSERS           every entry of a ring's table of handles is taken by a live process
+ *   -EUSERS           every entry of a ring's table of handles (MPMC participants, BCAST consumers,
+ *                     control subscribers) is taken by a live process
+ *   -ECHILD           a control handle inherited through fork(): open one in this process
+ *   -EINTR            a signal arrived while a control call waited without limit
  *   -ENOBUFS          BCAST consumer: the producer lapped it; the records it missed are counted
  *                     (shmring_bcast_lost()) and the next call reads the oldest record still there
  */
 
+/* Every code a shmring call can return (negated), with the message shmring_strerror() gives it:
+ * SHMRING_ERRNO_MAP(X) expands X(NAME, "message") once per code, as libuv's UV_ERRNO_MAP does, so a
+ * program can build its own tables (a switch, a name lookup, a binding's exceptions):
+ *
+ *     #define CASE(name, msg) case -name: return #name;
+ *     switch (err) { SHMRING_ERRNO_MAP(CASE) }
+ *
+ * The first group are shmring's own meanings (above); the second are the usual errno meanings,
+ * passed through from the system calls the library makes (shmget, semop, msgsnd, eventfd, ...).
+ * test/errors checks that the library's sources return no code outside this table. */
+#define SHMRING_ERRNO_MAP(X)                                                                       \
+    X(EAGAIN, "ring is full (producer) or empty (consumer); try again")                           \
+    X(EPIPE, "end of stream: the other side closed or died")                                      \
+    X(ETIMEDOUT, "timed out waiting on the ring")                                                 \
+    X(EMSGSIZE, "record too large for the ring or for the buffer")                                \
+    X(ENOENT, "no ring of that name")                                                             \
+    X(EEXIST, "a ring or another System V object already holds that name's key")                  \
+    X(EBADMSG, "not a shmring segment (foreign magic); left untouched")                           \
+    X(EPROTONOSUPPORT, "ring made by an incompatible shmring version, or of another kind")        \
+    X(EUCLEAN, "ring is corrupt: its shared memory breaks the ring's invariants")                 \
+    X(EIDRM, "ring was removed")                                                                  \
+    X(EBUSY, "that side of the ring is already attached")                                         \
+    X(EDEADLK, "would wait for space held by the caller's own uncommitted records")               \
+    X(ENOSYS, "this ring uses membarrier(2) wake-ups, which this process cannot use; "            \
+              "create it with SHMRING_F_WAKE_FENCED")                                             \
+    X(EUSERS, "every handle (participant, consumer or subscriber) entry of the ring is taken")    \
+    X(ENOBUFS, "lapped by the producer: records were lost (broadcast ring)")                      \
+    X(ECHILD, "handle inherited through fork(): open the ring again in this process")             \
+    X(EINTR, "interrupted by a signal while waiting")                                             \
+    X(EINVAL, "invalid argument")                                                                 \
+    X(ENAMETOOLONG, "ring name too long (at most 63 bytes)")                                      \
+    X(EACCES, "permission denied by the ring's mode")                                             \
+    X(EPERM, "operation not permitted")                                                           \
+    X(ENOMEM, "not enough memory, or a shared-memory limit was reached (shmmax, shmall; "         \
+              "vm.nr_hugepages for huge pages)")                                                  \
+    X(ENOSPC, "system limit on System V objects reached (see ipcs -l)")                           \
+    X(ERANGE, "a semaphore's value would exceed its limit (SEMVMX)")                              \
+    X(EFBIG, "size too large for the system")                                                     \
+    X(E2BIG, "argument list or message too long for the system")                                  \
+    X(EOVERFLOW, "value too large for the system's data type")                                    \
+    X(EMFILE, "too many open files in this process (eventfd)")                                    \
+    X(ENFILE, "too many open files in the system (eventfd)")                                      \
+    X(EFAULT, "bad address passed to the kernel")                                                 \
+    X(EIO, "input/output error (a system call failed without saying why)")
+
 /* A static, human-readable message for a code returned by any shmring call (negative or positive
- * errno). Thread-safe; never returns NULL. */
+ * errno): SHMRING_ERRNO_MAP's message, "success" for 0, the system's description of any other
+ * errno, or "unknown error". Thread-safe; never returns NULL. */
 const char *shmring_strerror(int err);
 
-/* The symbolic name of a code ("EAGAIN", ...), or "UNKNOWN". Thread-safe; never returns NULL. */
+/* The symbolic name of a code ("EAGAIN", ...: every code of SHMRING_ERRNO_MAP), "OK" for 0, or
+ * "UNKNOWN". Thread-safe; never returns NULL. */
 const char *shmring_err_name(int err);
 
 /* Test points (test builds only). The rings' operations call SHMRING__TEST_POINT(id) right after
