@@ -144,13 +144,28 @@ class Mpmc(unittest.TestCase):
                 self.assertEqual(c.slot_size, 64)
                 pids = [fork(produce(b)) for b in (1, 2)]
                 seen = {1: [], 2: []}
-                for data in c:
+                # The 4000 records, bounded by wall time. One producer may come and go before the
+                # other attaches: end of stream in between (no producer attached, ring empty) is
+                # not the end of this test's stream.
+                deadline = time.monotonic() + 60
+                got = 0
+                while got < 4000 and time.monotonic() < deadline:
+                    try:
+                        data = c.pop(timeout=1)
+                    except shmring.EndOfStream:
+                        time.sleep(0.01)
+                        continue
+                    if data is None:
+                        continue
                     b, i = data.split(b":")
                     seen[int(b)].append(int(i))
+                    got += 1
+                for pid in pids:
+                    wait_ok(self, pid)
                 for b in (1, 2):
                     self.assertEqual(seen[b], list(range(2000)), "producer %d's records in order, once" % b)
-            for pid in pids:
-                wait_ok(self, pid)
+                with self.assertRaises(shmring.EndOfStream):
+                    c.pop(timeout=5)
         finally:
             shmring.unlink(name)
 
