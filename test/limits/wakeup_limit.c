@@ -116,11 +116,8 @@ int main(void)
 {
     const char *env = getenv("SHMRING_LIMITS_WAKEUPS");
     const char *envs = getenv("SHMRING_LIMITS_SECONDS");
-    const char *envlong = getenv("SHMRING_LONG");
     uint64_t target = env && strtoull(env, NULL, 10) > 0 ? strtoull(env, NULL, 10) : 0; /* 0: by time */
-    int64_t seconds = envs && strtoll(envs, NULL, 10) > 0 ? strtoll(envs, NULL, 10)
-                      : envlong && strcmp(envlong, "1") == 0 ? 180
-                                                            : 15;
+    int64_t run_ns = envs && strtoll(envs, NULL, 10) > 0 ? strtoll(envs, NULL, 10) * SEC : testutil_run_ns(15, 180);
     struct shmring_config cfg;
     struct shmring_spsc *out = NULL, *in = NULL;
     struct shmring_header *hping, *hpong;
@@ -153,17 +150,15 @@ int main(void)
 
     /* By count: a hard stop far beyond the expected time (10 000 to 70 000 wake-ups/s measured on
      * 2 shared CPUs): 1 ms per wake-up. By time: the run itself. */
-    limit = target ? (int64_t)(target / 1000 + 60) * SEC : seconds * SEC;
+    limit = target ? (int64_t)(target / 1000 + 60) * SEC : run_ns;
     t0 = testutil_now_ns();
     for (;;) {
         if ((round & 1023) == 0) {
             check_sems("during the run", round, hping, hpong, 1);
             checks++;
-            if (target && posts(hping) + posts(hpong) >= target)
+            if (target ? posts(hping) + posts(hpong) >= target : testutil_now_ns() - t0 >= limit)
                 break;
-            if (!target && testutil_now_ns() - t0 >= limit)
-                break;
-            if (target && testutil_now_ns() - t0 > limit) {
+            if (testutil_now_ns() - t0 > limit) {
                 kill(pid, SIGKILL);
                 FAIL("only %" PRIu64 " wake-ups after %" PRId64 " s", posts(hping) + posts(hpong), limit / SEC);
             }

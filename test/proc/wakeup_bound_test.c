@@ -2,7 +2,8 @@
  *
  * ping_pong: two processes bounce a record back and forth over two rings (ping: test -> child,
  * pong: child -> test) for 8 s (SHMRING_LONG=1: 120 s; 200000 round trips at most) with spinning
- * off, so that most waits go to sleep on a semaphore and their publishes post one. Every round trip's data is checked. Afterwards the
+ * off, so that most waits go to sleep on a semaphore and their publishes post one. Every round
+ * trip's data is checked. Afterwards the
  * wake-up semaphores hold at most 2 (one capped post plus one doorbell), and no receiver slept
  * with its record already there for most of a sleep slice (what a lost wake-up costs: the sleeper
  * only notices at the end of its 100 ms slice; see wake_check below).
@@ -237,10 +238,7 @@ PROC_TEST(wakeup, ping_pong, .timeout = 300)
      * depends on the scheduler and the vCPUs' placement: 17% to 60% of them sleep, measured):
      * 8 s, or 120 s with SHMRING_LONG=1; 200000 round trips at most. */
     a.rounds = stream_scaled(200000, 4);
-    {
-        const char *envlong = getenv("SHMRING_LONG");
-        run_ns = (envlong && strcmp(envlong, "1") == 0 ? 120 : 8) * SEC;
-    }
+    run_ns = testutil_run_ns(8, 120);
     a.max_len = 256;
     create_ring(a.ping, 4096);
     create_ring(a.pong, 4096);

@@ -47,4 +47,8 @@ int testutil_kill_wait(pid_t pid);
 /* Monotonic clock in nanoseconds. */
 int64_t testutil_now_ns(void);
 
+/* How long a wall-time-bounded test runs: long_s with SHMRING_LONG=1 in the environment (the
+ * long/strict mode), short_s otherwise; in nanoseconds. */
+int64_t testutil_run_ns(int64_t short_s, int64_t long_s);
+
 #endif
