@@ -97,7 +97,8 @@ int shmring_bcast_create(const char *name, const struct shmring_config *cfg)
 static int reap_entry(const struct shmring__map *m, struct shmring_bcast_consumer *e)
 {
     uint64_t owner = shmring__load(&e->owner, acquire), act = owner;
-    if (owner == 0 || shmring__owner_alive(owner))
+    unsigned sem = SHMRING_SEM_LIFE_ENTRIES + (unsigned)(e - table_of(m->hdr));
+    if (!shmring__life_dead(m->ident.semid, sem, owner))
         return 0;
     /* It may never have become active (died while joining): then `active` holds something else. */
     shmring__cas(&e->active, &act, 0, acq_rel, relaxed);
@@ -118,7 +119,13 @@ int shmring__bcast_reap(const struct shmring__map *m)
     return n;
 }
 
-/* Takes a free entry for owner word `mine` and makes sure the producer's scan reaches it. */
+static unsigned entry_sem(const struct shmring_bcast *b, const struct shmring_bcast_consumer *e)
+{
+    return SHMRING_SEM_LIFE_ENTRIES + (unsigned)(e - b->table);
+}
+
+/* Takes a free entry for owner word `mine` and makes sure the producer's scan reaches it. The
+ * entry's life semaphore is held before the owner word is set (lib/life.c). */
 static struct shmring_bcast_consumer *take_entry(struct shmring_bcast *b, uint64_t mine)
 {
     unsigned i;
@@ -126,8 +133,12 @@ static struct shmring_bcast_consumer *take_entry(struct shmring_bcast *b, uint64
         struct shmring_bcast_consumer *e = &b->table[i];
         uint64_t cur = 0;
         uint32_t hi;
-        if (shmring__load(&e->owner, relaxed) != 0 || !shmring__cas(&e->owner, &cur, mine, acq_rel, relaxed))
+        if (shmring__load(&e->owner, relaxed) != 0 || shmring__life_hold(b->att->semid, entry_sem(b, e)) != 0)
             continue;
+        if (!shmring__cas(&e->owner, &cur, mine, acq_rel, relaxed)) {
+            shmring__life_drop(b->att->semid, entry_sem(b, e));
+            continue;
+        }
         shmring__store(&e->active, 0, relaxed);
         hi = shmring__load(&b->ctl->hi, relaxed);
         while (hi < i + 1 && !shmring__cas(&b->ctl->hi, &hi, i + 1, acq_rel, relaxed))
@@ -206,6 +217,7 @@ static void bcast_fork_child(struct shmring__attach *a)
     if ((b->broken = join(b, 1, from, 0)) != 0) {
         shmring__store(&b->self->active, 0, release);
         shmring__store(&b->self->owner, 0, release);
+        shmring__life_drop(a->semid, entry_sem(b, b->self));
         b->self = NULL;
         return;
     }
@@ -299,6 +311,7 @@ int shmring_bcast_open(const char *name, enum shmring_role role, uint32_t flags,
         if ((err = join(b, 0, 0, (flags & SHMRING_BCAST_OLDEST) != 0)) != 0) {
             shmring__store(&b->self->active, 0, release);
             shmring__store(&b->self->owner, 0, release);
+            shmring__life_drop(a->semid, entry_sem(b, b->self));
             goto fail;
         }
         shmring__fetch_add(&m->hdr->stats.consumer_attaches, 1, relaxed);
@@ -332,6 +345,7 @@ int shmring_bcast_close(struct shmring_bcast *b)
             /* Out of the producer's count first, then the entry is free for the next consumer. */
             shmring__store(&b->self->active, 0, release);
             shmring__cas(&b->self->owner, &owner, 0, release, relaxed);
+            shmring__life_drop(a->semid, entry_sem(b, b->self)); /* our own hold, whoever has the word */
         } else if (b->role == SHMRING_PRODUCER) {
             shmring__cas(&hdr->prod.owner, &mine, 0, relaxed, relaxed);
         }

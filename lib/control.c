@@ -96,7 +96,7 @@ static int reap_subscribers(const struct shmring__map *m)
     int n = 0;
     for (i = 0; i < SHMRING_SUBSCRIBERS; i++) {
         uint64_t owner = shmring__load(&t[i].owner, acquire);
-        if (owner == 0 || shmring__owner_alive(owner))
+        if (!shmring__life_dead(m->ident.semid, SHMRING_SEM_LIFE_SUBSCRIBERS + i, owner))
             continue;
         shmring__store(&t[i].mask, 0, relaxed);
         purge(m->ident.msqid, i);
@@ -173,10 +173,14 @@ void shmring__event(const struct shmring__map *m, uint32_t type, int role, pid_t
     deliver(m, &msg, EV_HDR_BYTES, 0);
 }
 
-static int reap_word(const struct shmring__map *m, SHMRING_ATOMIC(uint64_t) *word)
+/* Frees owner word `word` if its holder is gone: semaphore `sem` (a presence count or a life
+ * semaphore, both SEM_UNDO, taken before the word was set and given back after it was cleared)
+ * reads 0 after the word was loaded. Never judged by pid: that would be wrong across PID
+ * namespaces. */
+static int reap_word(const struct shmring__map *m, SHMRING_ATOMIC(uint64_t) *word, unsigned sem)
 {
     uint64_t owner = shmring__load(word, acquire);
-    if (owner == 0 || shmring__owner_alive(owner))
+    if (!shmring__life_dead(m->ident.semid, sem, owner))
         return 0;
     if (!shmring__cas(word, &owner, 0, acq_rel, relaxed))
         return 0; /* someone else found it first (or a new owner came) */
@@ -213,10 +217,10 @@ int shmring__reap_dead(const struct shmring__map *m)
     struct shmring_header *hdr = m->hdr;
     int n = 0;
     if (m->ident.kind == SHMRING_KIND_SPSC) {
-        n += reap_word(m, &hdr->prod.owner);
-        n += reap_word(m, &hdr->cons.owner);
+        n += reap_word(m, &hdr->prod.owner, SHMRING_SEM_PRODUCERS);
+        n += reap_word(m, &hdr->cons.owner, SHMRING_SEM_CONSUMERS);
     } else if (m->ident.kind == SHMRING_KIND_BCAST) {
-        n += reap_word(m, &hdr->prod.owner);
+        n += reap_word(m, &hdr->prod.owner, SHMRING_SEM_PRODUCERS);
         n += shmring__bcast_reap(m); /* the consumer table (lib/bcast.c) */
     } else {
         /* A dead participant's entry may go: recovery treats a position no live handle holds as
@@ -225,7 +229,7 @@ int shmring__reap_dead(const struct shmring__map *m)
             (struct shmring_participant *)((uint8_t *)hdr + SHMRING_HEADER_SIZE);
         unsigned i;
         for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++)
-            n += reap_word(m, &t[i].owner);
+            n += reap_word(m, &t[i].owner, SHMRING_SEM_LIFE_ENTRIES + i);
     }
     return n;
 }
@@ -261,11 +265,20 @@ int shmring_control_open(const char *name, uint32_t mask, struct shmring_control
     t = c->map->hdr->subscribers;
     mine = shmring__self_owner(SHMRING_PRODUCER);
     for (i = 0; i < SHMRING_SUBSCRIBERS && c->index < 0; i++) {
+        /* As an MPMC entry (lib/life.c): the word, then its semaphore; hold, then CAS. */
+        unsigned sem = SHMRING_SEM_LIFE_SUBSCRIBERS + i;
         uint64_t cur = shmring__load(&t[i].owner, acquire);
-        if (cur != 0 && shmring__owner_alive(cur))
+        if (cur != 0 && !shmring__life_dead(c->map->ident.semid, sem, cur))
             continue;
+        if ((err = shmring__life_hold(c->map->ident.semid, sem)) != 0) {
+            shmring__map_put(c->map);
+            free(c);
+            return err;
+        }
         if (shmring__cas(&t[i].owner, &cur, mine, acq_rel, relaxed))
             c->index = (int)i;
+        else
+            shmring__life_drop(c->map->ident.semid, sem);
     }
     if (c->index < 0) {
         shmring__map_put(c->map);
@@ -407,6 +420,7 @@ int shmring_control_close(struct shmring_control *c)
         /* Only if it is still ours (a corrupt table is not our problem to fix). */
         if (owner == shmring__self_owner(SHMRING_PRODUCER))
             shmring__cas(&e->owner, &owner, 0, release, relaxed);
+        shmring__life_drop(c->map->ident.semid, SHMRING_SEM_LIFE_SUBSCRIBERS + (unsigned)c->index);
     }
     shmring__map_put(c->map);
     free(c);

@@ -3,6 +3,7 @@
 #define SHMRING_LIB_INTERNAL_H
 
 #include <stdint.h>
+#include <sys/sem.h>
 #include <sys/types.h>
 
 #include "shmring/common.h"
@@ -51,6 +52,24 @@ void shmring__evfd_close(struct shmring__attach *a);
 /* In a forked child: the helper thread did not come along; drop the parent's (its fd copy too). */
 void shmring__evfd_fork_child(struct shmring__attach *a);
 
+/* The fourth argument of semctl(), which the caller defines (semctl(2)). */
+union shmring__semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+/* --- life.c: whether a table entry's holder is alive (the kernel's SEM_UNDO, not a pid) --- */
+/* Before taking entry `sem` (SHMRING_SEM_LIFE_* + index): +1 with SEM_UNDO. 0 or -errno. */
+int shmring__life_hold(int semid, unsigned sem);
+/* After giving an entry up (or losing the race for it): -1 with SEM_UNDO (never blocks). */
+void shmring__life_drop(int semid, unsigned sem);
+/* Is the holder of an entry whose owner word was `owner` (loaded before) gone? 1 only when
+ * owner != 0 and the semaphore reads 0; cannot tell: 0. */
+int shmring__life_dead(int semid, unsigned sem, uint64_t owner);
+/* Every semaphore of the set at once (one system call for a whole table). 0 or -errno. */
+int shmring__life_read(int semid, unsigned short vals[SHMRING_NSEMS]);
+
 /* --- util.c --- */
 int shmring__check_name(const char *name);            /* 0, -EINVAL, -ENAMETOOLONG */
 key_t shmring__key(const char *name);                 /* name already checked */
@@ -59,11 +78,9 @@ int64_t shmring__now_ns(void);                        /* CLOCK_MONOTONIC */
  * SHMRING__START_DEAD for a zombie. */
 uint64_t shmring__proc_start(pid_t pid);
 #define SHMRING__START_DEAD UINT64_MAX
-int shmring__pid_alive(pid_t pid, uint64_t start);    /* 1 alive, 0 dead (start 0: pid only) */
-/* This process's owner word for `role` (layout.h), and whether the owner of a word is alive (a slow
- * process is alive: only death counts; a reused pid is not the owner). */
+/* This process's owner word for `role` (layout.h): who holds an entry, for the tools and the
+ * events. Whether that holder is alive is never judged from it (lib/life.c). */
 uint64_t shmring__self_owner(int role);
-int shmring__owner_alive(uint64_t owner);
 
 /* --- segment.c --- */
 /* Creates a segment of `kind` with `data_bytes` at `data_offset`, its semaphore set and message

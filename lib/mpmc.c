@@ -58,21 +58,44 @@ int shmring_mpmc_create(const char *name, const struct shmring_config *cfg)
 }
 
 
-/* Takes a free entry, or one whose owner is dead. */
-static struct shmring_participant *take_entry(struct shmring_header *hdr, int role)
+static unsigned entry_sem(const struct shmring_mpmc *q, const struct shmring_participant *e)
+{
+    return SHMRING_SEM_LIFE_ENTRIES + (unsigned)(e - participants(q->hdr));
+}
+
+/* Takes a free entry, or one whose holder is gone (lib/life.c: hold its life semaphore first, then
+ * CAS the owner word). Returns NULL if every entry is held (*err = -EUSERS) or on a semaphore error. */
+static struct shmring_participant *take_entry(struct shmring_header *hdr, int semid, int role, int *err)
 {
     struct shmring_participant *t = participants(hdr);
     uint64_t mine = shmring__self_owner(role);
+    unsigned short life[SHMRING_NSEMS];
     unsigned i;
+    if ((*err = shmring__life_read(semid, life)) != 0)
+        return NULL;
+    *err = -EUSERS;
     for (i = 0; i < SHMRING_MPMC_PARTICIPANTS; i++) {
-        uint64_t cur = shmring__load(&t[i].owner, acquire);
-        if (cur != 0 && shmring__owner_alive(cur))
+        unsigned sem = SHMRING_SEM_LIFE_ENTRIES + i;
+        uint64_t cur;
+        int rc;
+        if (life[sem] != 0)
+            continue; /* held (or being taken) by a live process */
+        /* The word first, its semaphore second (the judge's order): free, or its holder is gone. */
+        cur = shmring__load(&t[i].owner, acquire);
+        if (cur != 0 && !shmring__life_dead(semid, sem, cur))
             continue;
+        if ((rc = shmring__life_hold(semid, sem)) != 0) {
+            *err = rc;
+            return NULL;
+        }
+        /* Ours if nobody changed the word since we loaded it (a newer taker's CAS makes ours fail). */
         if (shmring__cas(&t[i].owner, &cur, mine, acq_rel, relaxed)) {
             shmring__store(&t[i].intent_n, 0, relaxed);
             t[i].role = (uint32_t)role;
+            *err = 0;
             return &t[i];
         }
+        shmring__life_drop(semid, sem);
     }
     return NULL;
 }
@@ -83,10 +106,12 @@ static struct shmring_participant *take_entry(struct shmring_header *hdr, int ro
 static void mpmc_fork_child(struct shmring__attach *a)
 {
     struct shmring_mpmc *q = (struct shmring_mpmc *)a->handle;
-    struct shmring_participant *e = take_entry(q->hdr, q->role);
+    int err;
+    struct shmring_participant *e = take_entry(q->hdr, a->semid, q->role, &err);
     q->held = 0; /* the parent's claim stays the parent's */
     if (e == NULL) {
-        q->broken = -EUSERS;
+        q->broken = err; /* every call fails; close leaves the parent's entry alone */
+        q->self = NULL;
         return;
     }
     q->self = e;
@@ -139,13 +164,12 @@ int shmring_mpmc_open(const char *name, enum shmring_role role, struct shmring_m
     q->role = (int)role;
     q->spin = SHMRING_DEFAULT_SPIN;
     q->att = a;
-    q->self = take_entry(hdr, (int)role);
-    if (q->self == NULL) {
-        err = -EUSERS;
+    q->self = take_entry(hdr, a->semid, (int)role, &err);
+    if (q->self == NULL)
         goto fail;
-    }
     if ((err = shmring__presence_attach(a->semid, (int)role, 0)) != 0) {
         shmring__store(&q->self->owner, 0, release);
+        shmring__life_drop(a->semid, entry_sem(q, q->self));
         goto fail;
     }
     if (role == SHMRING_PRODUCER) {
@@ -209,7 +233,10 @@ int shmring_mpmc_close(struct shmring_mpmc *q)
                                     q->role == SHMRING_PRODUCER ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE);
     }
     if (a->pid == getpid()) {
-        shmring__store(&q->self->owner, 0, release);
+        if (q->self != NULL) {
+            shmring__store(&q->self->owner, 0, release);
+            shmring__life_drop(a->semid, entry_sem(q, q->self));
+        }
         shmring__presence_detach(a->semid, a->role);
         shmring__event(a->map, SHMRING_EV_DETACH, a->role, a->pid);
     }
@@ -278,7 +305,7 @@ static int held_by_live(struct shmring_mpmc *q, uint64_t pos, int role)
             continue;
         ip = shmring__load(&t[i].intent_pos, acquire);
         in = shmring__load(&t[i].intent_n, acquire);
-        if (pos - ip < in && shmring__owner_alive(owner))
+        if (pos - ip < in && !shmring__life_dead(q->att->semid, SHMRING_SEM_LIFE_ENTRIES + i, owner))
             return 1;
     }
     return 0;

@@ -12,6 +12,7 @@
  * remove what is on the name's key, an anonymous ring's last close what its creator made.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -33,25 +34,38 @@
 /* How long an opener waits for a live creator to publish the header. */
 #define SEG_PUBLISH_WAIT_NS (2 * 1000 * 1000 * 1000LL)
 
-/* The header's magic once published: waits (boundedly) while it is 0 and the creator (cpid) lives.
- * Returns 0 if it never came: the creator died or stalled half-way. Pairs with the release store
- * that publishes the header in shmring__seg_create(). */
-static uint64_t await_magic(const struct shmring_header *hdr, pid_t cpid)
+/* May the creator of segment shmid (IPC_STAT in *ds) still be building it? The caller holds `mine`
+ * attachments. A creator attaches right after shmget() and stays attached until it has published
+ * the header, and the kernel detaches a process that dies: anybody else attached may be it. Before
+ * its shmat() only its pid tells, and a pid means something only in our PID namespace: a creator
+ * we cannot see (shm_cpid 0: another namespace) is given the benefit of the doubt while the segment
+ * is young. Cannot tell: yes. */
+static int creator_may_be_at_work(int shmid, const struct shmid_ds *ds, unsigned mine)
+{
+    struct shmid_ds now;
+    if (shmctl(shmid, IPC_STAT, &now) != 0)
+        return errno != EINVAL && errno != EIDRM;
+    if (now.shm_nattch > mine)
+        return 1;
+    if (ds->shm_cpid > 0)
+        return !(kill(ds->shm_cpid, 0) != 0 && errno == ESRCH);
+    return time(NULL) - ds->shm_ctime < SEG_PUBLISH_WAIT_NS / 1000000000LL + 1;
+}
+
+/* The header's magic once published: waits (boundedly) while it is 0 and the creator may still be
+ * at work (someone besides us has the segment attached). Returns 0 if it never came: the creator
+ * died or stalled half-way. Pairs with the release store that publishes the header in
+ * shmring__seg_create(). */
+static uint64_t await_magic(const struct shmring_header *hdr, int shmid, const struct shmid_ds *ds)
 {
     int64_t deadline = shmring__now_ns() + SEG_PUBLISH_WAIT_NS;
     uint64_t magic;
-    while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0 && shmring__pid_alive(cpid, 0) &&
+    while ((magic = shmring__load(&hdr->ident.magic, acquire)) == 0 && creator_may_be_at_work(shmid, ds, 1) &&
            shmring__now_ns() < deadline)
         usleep(1000);
     /* Look once more: the creator may have published and exited since our last look. */
     return magic ? magic : shmring__load(&hdr->ident.magic, acquire);
 }
-
-union shmring__semun {
-    int val;
-    struct semid_ds *buf;
-    unsigned short *array;
-};
 
 static uint64_t hugepage_size(void)
 {
@@ -116,12 +130,14 @@ static int reap_half_made(key_t key)
     int shmid = shmget(key, 0, 0), reaped = 0;
     if (shmid < 0 || shmctl(shmid, IPC_STAT, &ds) != 0)
         return 0;
-    if (ds.shm_segsz < SHMRING_HEADER_SIZE || shmring__pid_alive(ds.shm_cpid, 0))
+    if (ds.shm_segsz < SHMRING_HEADER_SIZE || creator_may_be_at_work(shmid, &ds, 0))
         return 0;
     hdr = (struct shmring_header *)shmat(shmid, NULL, 0);
     if (hdr == (void *)-1)
         return 0;
-    if (looks_half_made(hdr)) {
+    /* The mark first, the attach count second: a creator attaches before it writes the mark, so
+     * once we see the mark its attachment shows, unless it is gone. */
+    if (looks_half_made(hdr) && !creator_may_be_at_work(shmid, &ds, 1)) {
         /* What is on the name's key is the ring's; the header's ids are not looked at. */
         remove_leftovers(key, 1);
         shmctl(shmid, IPC_RMID, NULL);
@@ -373,7 +389,7 @@ int shmring__seg_open(const char *name, uint32_t kind, struct shmring_header **o
     if ((err = attach_key(shmring__key(name), &shmid, &ds, &hdr)) != 0)
         return err;
 
-    if ((magic = await_magic(hdr, ds.shm_cpid)) == 0) {
+    if ((magic = await_magic(hdr, shmid, &ds)) == 0) {
         err = -ENOENT; /* a creator that died (or stalled) half-way: not a ring */
         goto fail;
     }
@@ -456,10 +472,10 @@ int shmring_unlink(const char *name)
     if (err)
         return err;
     /* Being created: give a live creator the time an opener gives it to publish. */
-    magic = await_magic(hdr, ds.shm_cpid);
+    magic = await_magic(hdr, shmid, &ds);
     if (magic == 0 && looks_half_made(hdr)) {
         /* Half made: ours to remove only if its creator is dead. */
-        err = shmring__pid_alive(ds.shm_cpid, 0) ? -EBUSY : 0;
+        err = creator_may_be_at_work(shmid, &ds, 1) ? -EBUSY : 0;
     } else if (magic != SHMRING_MAGIC) {
         err = -EBADMSG;
     } else if (strncmp(hdr->name, name, SHMRING_NAME_MAX + 1) != 0) {

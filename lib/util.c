@@ -1,7 +1,6 @@
 /* shmring — names, keys, clocks and process liveness. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -93,34 +92,8 @@ uint64_t shmring__proc_start(pid_t pid)
     return (uint64_t)start;
 }
 
-int shmring__pid_alive(pid_t pid, uint64_t start)
-{
-    uint64_t now;
-    if (pid <= 0)
-        return 0;
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 0;
-    now = shmring__proc_start(pid);
-    if (now == SHMRING__START_DEAD)
-        return 0;
-    /* now 0: cannot tell (no /proc): trust kill(). */
-    return start == 0 || now == 0 || now == start;
-}
-
 uint64_t shmring__self_owner(int role)
 {
     pid_t pid = getpid();
     return shmring__owner_word(pid, shmring__proc_start(pid), role == SHMRING_CONSUMER);
-}
-
-int shmring__owner_alive(uint64_t owner)
-{
-    pid_t pid = SHMRING_OWNER_PID(owner);
-    uint64_t start31 = SHMRING_OWNER_START(owner), now;
-    if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
-        return 0;
-    now = shmring__proc_start(pid);
-    if (now == SHMRING__START_DEAD)
-        return 0;
-    return now == 0 || start31 == 0 || (now & 0x7fffffffu) == start31;
 }

@@ -34,7 +34,7 @@
 #include "shmring/common.h" /* SHMRING_NAME_MAX */
 
 #define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
-#define SHMRING_ABI_VERSION 1u
+#define SHMRING_ABI_VERSION 2u
 #define SHMRING_BUILDING_MARK UINT64_C(0x444c494247524853) /* ident.building: "SHRGBILD" */
 #define SHMRING_CACHELINE 64
 #define SHMRING_HEADER_SIZE 4096u /* the data area starts here */
@@ -75,7 +75,10 @@ enum shmring_sem {
     SHMRING_SEM_USERS = 4,         /* attached handles of an anonymous ring (SEM_UNDO) */
     SHMRING_SEM_CONTROL = 5,       /* 1 at rest; a control sender takes it to 0 and back to wake every
                                       timed receiver (they wait for zero): lib/control.c */
-    SHMRING_NSEMS = 6
+    /* Life semaphores (lib/life.c): > 0 while a live process holds the table entry (SEM_UNDO). */
+    SHMRING_SEM_LIFE_SUBSCRIBERS = 6,  /* + i: control subscriber i (SHMRING_SUBSCRIBERS of them) */
+    SHMRING_SEM_LIFE_ENTRIES = 6 + 64, /* + i: MPMC participant i, or BCAST consumer i */
+    SHMRING_NSEMS = 6 + 64 + 128
 };
 
 /* Line 0-1: identity and geometry. Written before publication, read-only afterwards. */

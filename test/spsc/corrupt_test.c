@@ -53,7 +53,7 @@ SPSC_TEST(corrupt, abi_version_and_kind)
 {
     char name[64];
     struct shmring_header *h;
-    const uint32_t versions[] = {0, 2, 0xffffffffu, SHMRING_ABI_VERSION + 1};
+    const uint32_t versions[] = {0, SHMRING_ABI_VERSION - 1, 0xffffffffu, SHMRING_ABI_VERSION + 1};
     const uint32_t kinds[] = {0, SHMRING_KIND_MPMC, 3, 0xdeadbeefu};
     size_t i;
     spsc_create(name, "abi", 4096);
