@@ -278,7 +278,10 @@ int shmring__mpmc_take_skipped(struct shmring_mpmc *q, uint64_t pos)
         return 0;
     }
     SHMRING__TEST_POINT(SHMRING__TP_MPMC_SKIP_TAKEN);
-    shmring__store(&shmring__mpmc_at(q, pos)->seq, pos + q->capacity, release);
+    /* A CAS, as every change of a sequence word not made by its holder (a survivor that found our
+     * take abandoned may have freed it already: the same value). */
+    expect = pos + 2;
+    shmring__cas(&shmring__mpmc_at(q, pos)->seq, &expect, pos + q->capacity, release, relaxed);
     SHMRING__TEST_POINT(SHMRING__TP_MPMC_SKIP_FREED);
     shmring__mpmc_after_publish(q, &q->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
     return 1;

@@ -149,6 +149,7 @@ void shmring_config_init(struct shmring_config *cfg);
     X(EUSERS, "every handle (participant, consumer or subscriber) entry of the ring is taken")    \
     X(ENOBUFS, "lapped by the producer: records were lost (broadcast ring)")                      \
     X(ECHILD, "handle inherited through fork(): open the ring again in this process")             \
+    X(ESTALE, "this handle's claim was recovered by another process that judged it dead (MPMC)") \
     X(EINTR, "interrupted by a signal while waiting")                                             \
     X(EINVAL, "invalid argument")                                                                 \
     X(ENAMETOOLONG, "ring name too long (at most 63 bytes)")                                      \

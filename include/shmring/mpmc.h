@@ -222,26 +222,41 @@ static inline void *shmring_mpmc_slot(const struct shmring_mpmc *q, const struct
 }
 
 /* Publishes the claimed slots in order, with their lengths: lens[i] bytes for slot i, or slot_size
- * each when lens is NULL (lengths above slot_size are cut to it). Wakes a sleeping consumer. */
-static inline void shmring_mpmc_publish(struct shmring_mpmc *q, const struct shmring_mpmc_span *c,
-                                        const uint32_t *lens)
+ * each when lens is NULL (lengths above slot_size are cut to it). Wakes a sleeping consumer.
+ * Returns 0, or -ESTALE if another process judged this handle dead meanwhile and recovered some of
+ * the slots (skipped them): those are not published (the others are), and nothing of the ring's
+ * state is changed by the attempt. The kernel's word decides who is dead (lib/life.c), so only a
+ * process tampering with the ring's semaphores can bring this about; what this handle wrote into
+ * such a slot before publishing may have landed in a later record. */
+static inline int shmring_mpmc_publish(struct shmring_mpmc *q, const struct shmring_mpmc_span *c,
+                                       const uint32_t *lens)
 {
-    unsigned i;
+    unsigned i, stale = 0;
     for (i = 0; i < c->n; i++) {
         struct shmring_mpmc_slot_hdr *s = shmring__mpmc_at(q, c->pos + i);
+        uint64_t mine = c->pos + i;
         uint32_t len = lens ? lens[i] : q->slot_size;
+        /* Still ours? (A slot recovered from us has moved on: leave its length alone.) */
+        if (shmring__load(&s->seq, relaxed) != mine) {
+            stale++;
+            continue;
+        }
         s->len = len < q->slot_size ? len : q->slot_size;
         SHMRING__TEST_POINT(SHMRING__TP_MPMC_PUBLISH_LEN);
-        /* Publishes the record: pairs with the acquire load in shmring__mpmc_claim() (take). */
-        shmring__store(&s->seq, c->pos + i + 1, release);
+        /* Publishes the record: pairs with the acquire load in shmring__mpmc_claim() (take). A CAS,
+         * not a store: a survivor's recovery of the slot (lib/mpmc.c free_abandoned) is a CAS on
+         * the same word, so exactly one of the two happens. */
+        if (!shmring__cas(&s->seq, &mine, c->pos + i + 1, release, relaxed))
+            stale++;
         SHMRING__TEST_POINT(SHMRING__TP_MPMC_PUBLISH_SEQ);
     }
     q->held = 0;
     shmring__mpmc_after_publish(q, &q->hdr->wait.consumer_sleeping, SHMRING_SEM_CONSUMER_WAKE);
+    return stale ? -ESTALE : 0;
 }
 
 /* Claims one slot, copies len bytes into it and publishes it. Returns 0, -EAGAIN (full),
- * -EMSGSIZE (len > slot_size), -EUCLEAN. */
+ * -EMSGSIZE (len > slot_size), -EUCLEAN, -ESTALE (as publish: the record was not published). */
 static inline int shmring_mpmc_push(struct shmring_mpmc *q, const void *src, size_t len)
 {
     struct shmring_mpmc_span c = {0, 0};
@@ -254,8 +269,7 @@ static inline int shmring_mpmc_push(struct shmring_mpmc *q, const void *src, siz
         return n;
     if (len && src)
         memcpy(shmring_mpmc_slot(q, &c, 0), src, len);
-    shmring_mpmc_publish(q, &c, &l);
-    return 0;
+    return shmring_mpmc_publish(q, &c, &l);
 }
 
 /* --- Consumer --------------------------------------------------------------------------------- */
@@ -291,21 +305,28 @@ static inline int shmring_mpmc_record(struct shmring_mpmc *q, const struct shmri
     return 0;
 }
 
-/* Frees the taken slots for the producers. Wakes a sleeping producer. */
-static inline void shmring_mpmc_release(struct shmring_mpmc *q, const struct shmring_mpmc_span *c)
+/* Frees the taken slots for the producers. Wakes a sleeping producer. Returns 0, or -ESTALE if
+ * another process judged this handle dead meanwhile and freed some of the slots itself (as
+ * publish: those are left alone; the records read from them may have been overwritten). */
+static inline int shmring_mpmc_release(struct shmring_mpmc *q, const struct shmring_mpmc_span *c)
 {
-    unsigned i;
+    unsigned i, stale = 0;
     for (i = 0; i < c->n; i++) {
-        /* Hands the slot to the next lap's producer: pairs with the acquire load in claim. */
-        shmring__store(&shmring__mpmc_at(q, c->pos + i)->seq, c->pos + i + q->capacity, release);
+        uint64_t mine = c->pos + i + 1; /* published: taken records only come from such slots */
+        /* Hands the slot to the next lap's producer: pairs with the acquire load in claim. A CAS
+         * against a survivor's recovery of it, as in publish. */
+        if (!shmring__cas(&shmring__mpmc_at(q, c->pos + i)->seq, &mine, c->pos + i + q->capacity, release, relaxed))
+            stale++;
         SHMRING__TEST_POINT(SHMRING__TP_MPMC_RELEASE_SEQ);
     }
     q->held = 0;
     shmring__mpmc_after_publish(q, &q->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
+    return stale ? -ESTALE : 0;
 }
 
-/* Takes one record, copies it into dst and releases it. Returns its length, -EAGAIN, -EUCLEAN, or
- * -EMSGSIZE when cap < slot_size (checked first, so no record is ever taken and lost). */
+/* Takes one record, copies it into dst and releases it. Returns its length, -EAGAIN, -EUCLEAN,
+ * -ESTALE (as release: what was copied may be a later record's), or -EMSGSIZE when
+ * cap < slot_size (checked first, so no record is ever taken and lost). */
 static inline ssize_t shmring_mpmc_pop(struct shmring_mpmc *q, void *dst, size_t cap)
 {
     struct shmring_mpmc_span c = {0, 0};
@@ -320,8 +341,8 @@ static inline ssize_t shmring_mpmc_pop(struct shmring_mpmc *q, void *dst, size_t
     err = shmring_mpmc_record(q, &c, 0, &buf, &len);
     if (err == 0 && len && dst)
         memcpy(dst, buf, len);
-    shmring_mpmc_release(q, &c);
-    return err ? err : (ssize_t)len;
+    n = shmring_mpmc_release(q, &c);
+    return err ? err : n ? n : (ssize_t)len;
 }
 
 /* --- Blocking forms ------------------------------------------------------------------------- */

@@ -9,6 +9,9 @@
  * which). */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/sem.h>
 
 #include "mpmcproc.h"
 #include "mpmctest.h"
@@ -738,6 +741,71 @@ MT_TEST(mpmc_death, child_killed_holding_inherited_claim, .timeout = 30)
     mt_assert_rc(shmring_mpmc_push(p, buf, 64), 0, "push");
     mt_assert_rc(shmring_mpmc_pop(c, buf, sizeof(buf)), 64, "pop");
     close(fds[0]);
+    cr_assert_eq(shmring_mpmc_close(p), 0);
+    cr_assert_eq(shmring_mpmc_close(c), 0);
+    mt_assert_rc(shmring_unlink(name), 0, "unlink");
+    mt_assert_no_ipc();
+}
+
+/* Forges a "dead" verdict on a live handle: takes its life semaphore (lib/life.c) to 0, as if
+ * the kernel had undone its hold. Only a hostile (or buggy) process can do this to a live one. */
+static void forge_dead(struct shmring_mpmc *q)
+{
+    size_t index = (size_t)((const uint8_t *)q->self - ((const uint8_t *)q->hdr + SHMRING_HEADER_SIZE)) /
+                   sizeof(struct shmring_participant);
+    struct sembuf op = {(unsigned short)(SHMRING_SEM_LIFE_ENTRIES + index), -1, IPC_NOWAIT};
+    cr_assert_eq(semop(q->hdr->ident.semid, &op, 1), 0, "semop: %s", strerror(errno));
+}
+
+/* A producer judged dead while it still lives (here: a forged verdict) has its claim skipped and
+ * the slot reused a lap later. Its late publish must fail cleanly (-ESTALE) and change nothing:
+ * the next lap's record in that slot is delivered intact, and the ring goes on. Was: publish was
+ * a plain store of the sequence word (and the length), which put the slot a lap back: the next
+ * lap's record was never delivered and the ring wedged. The same for a consumer's late release. */
+MT_TEST(mpmc_death, late_publish_after_a_stale_verdict_fails_cleanly, .timeout = 30)
+{
+    const char *name = mt_create(4, 64, 0);
+    struct shmring_mpmc *slow, *p, *c;
+    struct shmring_mpmc_span sp = {0, 0};
+    struct mt_rec_head rh;
+    uint8_t buf[64];
+    uint32_t late_len = 32;
+    unsigned i;
+    ssize_t n;
+    int rc;
+
+    slow = mt_open(name, SHMRING_PRODUCER);
+    p = mt_open(name, SHMRING_PRODUCER);
+    c = mt_open(name, SHMRING_CONSUMER);
+    shmring_mpmc_set_spin(c, 0);
+    mt_assert_rc(shmring_mpmc_claim(slow, 1, &sp), 1, "claim");
+    mt_rec_write(shmring_mpmc_slot(slow, &sp, 0), 32, 1, 0);
+    forge_dead(slow);
+    /* The consumer waits at the slow producer's slot, finds it "dead", and skips the slot. */
+    mt_assert_rc(shmring_mpmc_pop_wait(c, buf, sizeof(buf), 300 * MT_MS), -ETIMEDOUT, "pop_wait");
+    cr_assert_eq(MT_LOAD(c->hdr->stats.producer_skips), 1, "the claim was skipped");
+    /* A lap: the other producer's records fill positions 1..4, the last one in the skipped slot. */
+    for (i = 0; i < 4; i++) {
+        mt_rec_write(buf, 64, 0, i);
+        mt_assert_rc(shmring_mpmc_push(p, buf, 64), 0, "push");
+    }
+    rc = shmring_mpmc_publish(slow, &sp, &late_len);
+    cr_expect_eq(rc, -ESTALE, "the late publish returned %s, want ESTALE", shmring_err_name(rc));
+    for (i = 0; i < 4; i++) {
+        n = shmring_mpmc_pop_wait(c, buf, sizeof(buf), 1 * MT_SEC);
+        mt_assert_rc(n, 64, "pop of the other producer's record after the late publish");
+        cr_assert_null(mt_rec_check(buf, 64, 2, &rh));
+        cr_assert(rh.producer == 0 && rh.seq == i, "record (%u, %llu), want (0, %u)", rh.producer,
+                  (unsigned long long)rh.seq, i);
+    }
+    /* The ring goes on, lap after lap, for everybody (the slow handle too). */
+    for (i = 0; i < 12; i++) {
+        mt_rec_write(buf, 64, i % 2, 100 + i);
+        mt_assert_rc(shmring_mpmc_push(i % 2 ? slow : p, buf, 64), 0, "push after");
+        mt_assert_rc(shmring_mpmc_pop_wait(c, buf, sizeof(buf), 1 * MT_SEC), 64, "pop after");
+    }
+    cr_assert_eq(MT_LOAD(c->hdr->stats.state) & SHMRING_STATE_CORRUPT, 0, "the ring was marked corrupt");
+    cr_assert_eq(shmring_mpmc_close(slow), 0);
     cr_assert_eq(shmring_mpmc_close(p), 0);
     cr_assert_eq(shmring_mpmc_close(c), 0);
     mt_assert_rc(shmring_unlink(name), 0, "unlink");

@@ -597,8 +597,9 @@ int cmd_get(int argc, char **argv)
         if (r.s) {
             if (err == 0)
                 shmring_spsc_release(r.s);
-        } else {
-            shmring_mpmc_release(r.m, &span);
+        } else if (shmring_mpmc_release(r.m, &span) != 0 && err == 0) {
+            rc = ring_error(&r, -ESTALE, "reading"); /* what was written may be a later record's */
+            break;
         }
         (void)done;
         if (err == 0)
