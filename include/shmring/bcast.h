@@ -25,8 +25,8 @@
  *                      forms sleep) for the slowest consumer. A consumer that dies without closing
  *                      (kill -9) stops holding the producer back within the liveness bound: its
  *                      death rings the producer's doorbell (a SEM_UNDO adjustment on the producer's
- *                      wake-up semaphore) and the producer, finding the entry's owner process dead
- *                      (pid and start time), frees the entry. Bound: at once for a sleeping
+ *                      wake-up semaphore) and the producer, finding the entry's life semaphore at
+ *                      0 (the kernel undid the consumer's SEM_UNDO hold), frees the entry. Bound: at once for a sleeping
  *                      producer, at most SHMRING_BCAST_LIVENESS_NS for one spinning on claim(),
  *                      plus one sleep slice (100 ms) if the doorbell is missed. A consumer that is
  *                      alive but stopped (SIGSTOP, a debugger) does hold the producer: that is what

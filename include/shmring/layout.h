@@ -185,7 +185,10 @@ struct shmring_header {
 
 /* The owner word of a handle (SPSC side lines, MPMC participants, control subscribers): pid, 31
  * bits of its start time (clock ticks after boot, tells pid reuse; 0 if unknown) and the role in
- * the top bit, stored as one word so nobody sees one owner's pid with another's start time. */
+ * the top bit, stored as one word so nobody sees one owner's pid with another's start time. It
+ * says who holds an entry (for the tools and the death events, in the holder's PID namespace) and
+ * is the word a taker or a reaper CASes; whether the holder lives is the kernel's word: the entry's
+ * life semaphore or the side's presence count (lib/life.c). */
 #define SHMRING_OWNER_CONSUMER (UINT64_C(1) << 63)
 #define SHMRING_OWNER_PID(w) ((int32_t)(uint32_t)(w))
 #define SHMRING_OWNER_START(w) (((w) >> 32) & 0x7fffffffu)
@@ -222,8 +225,9 @@ SHMRING__STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "ABI: 32-bit atomi
  * (capacity >= 4, so the four never meet.) Positions are claimed by a CAS on prod.pos (producers)
  * and cons.pos (consumers). Before its CAS a handle writes what it claims into its participant
  * entry, so that when a slot stays claimed but unpublished (unreleased), survivors can tell a slow
- * owner (alive: wait) from a dead one (skip it). A survivor changes a slot only by a CAS on its
- * sequence word, so a late survivor can never damage a slot that has moved on.
+ * owner (alive: wait) from a dead one (skip it; alive means its life semaphore, lib/life.c, is not
+ * 0). A survivor changes a slot only by a CAS on its sequence word, and so do the holder's publish
+ * and release: a late survivor, or a holder judged dead, can never damage a slot that has moved on.
  */
 #define SHMRING_MPMC_PARTICIPANTS 128u
 #define SHMRING_MPMC_SLOT_HDR 16u

@@ -64,6 +64,16 @@ struct who {
     uint32_t intent_n;
 };
 
+/* Is the holder of an entry alive? The library's verdict (lib/life.c): semaphore `sem` (the
+ * entry's life semaphore, or the side's presence count) is not 0. Only if the semaphores could
+ * not be read, a guess from the owner word's pid (meaningless across PID namespaces). */
+static int holder_alive(const struct ring_view *v, int sem, uint64_t owner)
+{
+    if (v->sem_ok)
+        return v->semval[sem] > 0;
+    return owner_alive(owner);
+}
+
 /* The attached handles: SPSC side owner words, or the MPMC participant table. Returns the count. */
 static int attached(const struct ring_view *v, struct who *out, int cap)
 {
@@ -72,9 +82,9 @@ static int attached(const struct ring_view *v, struct who *out, int cap)
     if (v->id.kind == SHMRING_KIND_SPSC) {
         uint64_t p = LD(v->hdr->prod.owner), c = LD(v->hdr->cons.owner);
         if (p && n < cap)
-            out[n++] = (struct who){p, 0, owner_alive(p), -1, 0, 0};
+            out[n++] = (struct who){p, 0, holder_alive(v, SHMRING_SEM_PRODUCERS, p), -1, 0, 0};
         if (c && n < cap)
-            out[n++] = (struct who){c, 1, owner_alive(c), -1, 0, 0};
+            out[n++] = (struct who){c, 1, holder_alive(v, SHMRING_SEM_CONSUMERS, c), -1, 0, 0};
         return n;
     }
     /* The table lies between the header and the slots; check_ident made sure the segment holds it. */
@@ -86,7 +96,8 @@ static int attached(const struct ring_view *v, struct who *out, int cap)
         uint64_t o = LD(t->owner);
         if (o == 0)
             continue;
-        out[n] = (struct who){o, (o & SHMRING_OWNER_CONSUMER) != 0, owner_alive(o), (int)i, LD(t->intent_pos),
+        out[n] = (struct who){o, (o & SHMRING_OWNER_CONSUMER) != 0,
+                              holder_alive(v, SHMRING_SEM_LIFE_ENTRIES + (int)i, o), (int)i, LD(t->intent_pos),
                               LD32(t->intent_n)};
         n++;
     }
@@ -181,9 +192,12 @@ static void stat_text(struct ring_view *v)
     printf("semaphores:   ");
     if (v->sem_ok) {
         printf("semid %d:", v->id.semid);
-        for (i = 0; i < SHMRING_NSEMS; i++)
+        int held = 0;
+        for (i = 0; i < SHMRING_SEM_LIFE_SUBSCRIBERS; i++)
             printf(" %s=%d", sem_name(i, h, sizeof(h)), v->semval[i]);
-        putchar('\n');
+        for (; i < SHMRING_NSEMS; i++)
+            held += v->semval[i] > 0;
+        printf(" (life semaphores held: %d)\n", held);
     } else {
         printf("semid %d: %s\n", v->id.semid, v->sem_err == -ENOENT ? "missing (not the ring's)" : shmring_strerror(v->sem_err));
     }
@@ -204,7 +218,8 @@ static void stat_text(struct ring_view *v)
         if (nsub++ == 0)
             printf("subscribers:\n");
         printf("  entry %-3u pid %-8d %-5s mask 0x%08x dropped %u\n", s, (int)SHMRING_OWNER_PID(o),
-               owner_alive(o) ? "alive" : "dead", LD32(sub->mask), LD32(sub->dropped));
+               holder_alive(v, SHMRING_SEM_LIFE_SUBSCRIBERS + (int)s, o) ? "alive" : "dead", LD32(sub->mask),
+               LD32(sub->dropped));
     }
     if (nsub == 0)
         printf("subscribers:  none\n");
@@ -332,10 +347,15 @@ static void stat_json(struct ring_view *v)
         jw_open(&w, '{');
         jw_key(&w, "semid");
         jw_i64(&w, v->id.semid);
-        for (i = 0; i < SHMRING_NSEMS; i++) {
+        int held = 0;
+        for (i = 0; i < SHMRING_SEM_LIFE_SUBSCRIBERS; i++) {
             jw_key(&w, sem_name(i, t, sizeof(t)));
             jw_i64(&w, v->semval[i]);
         }
+        for (; i < SHMRING_NSEMS; i++)
+            held += v->semval[i] > 0;
+        jw_key(&w, "life_held");
+        jw_i64(&w, held);
         jw_close(&w, '}');
     } else {
         jw_null(&w);
@@ -375,7 +395,7 @@ static void stat_json(struct ring_view *v)
         jw_key(&w, "pid");
         jw_i64(&w, SHMRING_OWNER_PID(o));
         jw_key(&w, "alive");
-        jw_bool(&w, owner_alive(o));
+        jw_bool(&w, holder_alive(v, SHMRING_SEM_LIFE_SUBSCRIBERS + (int)s, o));
         jw_key(&w, "mask");
         jw_u64(&w, LD32(sub->mask));
         jw_key(&w, "dropped");
