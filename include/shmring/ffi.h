@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "shmring/bcast.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
@@ -30,6 +31,16 @@ uint64_t shmring_ffi_spsc_max_record(const struct shmring_spsc *r);
 int shmring_ffi_mpmc_push_wait(struct shmring_mpmc *q, const void *src, size_t len, int64_t timeout_ns);
 ssize_t shmring_ffi_mpmc_pop_wait(struct shmring_mpmc *q, void *dst, size_t cap, int64_t timeout_ns);
 uint32_t shmring_ffi_mpmc_slot_size(const struct shmring_mpmc *q);
+
+/* Broadcast: push/pop copy (pop validates its copy); peek/validate/release are zero copy. */
+int shmring_ffi_bcast_push_wait(struct shmring_bcast *b, const void *src, size_t len, int64_t timeout_ns);
+ssize_t shmring_ffi_bcast_pop_wait(struct shmring_bcast *b, void *dst, size_t cap, int64_t timeout_ns);
+int shmring_ffi_bcast_peek_wait(struct shmring_bcast *b, const void **buf, size_t *len, int64_t timeout_ns);
+int shmring_ffi_bcast_validate(struct shmring_bcast *b);
+unsigned shmring_ffi_bcast_release(struct shmring_bcast *b);
+uint32_t shmring_ffi_bcast_slot_size(const struct shmring_bcast *b);
+uint64_t shmring_ffi_bcast_lost(const struct shmring_bcast *b);
+int shmring_ffi_bcast_lossy(const struct shmring_bcast *b);
 
 #ifdef __cplusplus
 }

@@ -25,9 +25,12 @@ import os
 
 __all__ = [
     "PRODUCER", "CONSUMER", "FOREVER", "ShmringError", "EndOfStream", "strerror", "err_name",
-    "create_spsc", "create_mpmc", "unlink", "name_key", "Spsc", "Mpmc", "Record", "Control",
-    "Event", "version",
+    "create_spsc", "create_mpmc", "create_bcast", "unlink", "name_key", "Spsc", "Mpmc", "Bcast",
+    "Record", "Control", "Event", "version",
 ]
+
+_F_LOSSY = 0x8  # SHMRING_F_LOSSY
+_BCAST_OLDEST = 0x1  # SHMRING_BCAST_OLDEST
 
 PRODUCER = 1
 CONSUMER = 2
@@ -120,6 +123,19 @@ _sig("shmring_mpmc_peer_count", ctypes.c_int, _vp)
 _sig("shmring_ffi_mpmc_push_wait", ctypes.c_int, _vp, ctypes.c_char_p, _sz, _i64)
 _sig("shmring_ffi_mpmc_pop_wait", ctypes.c_ssize_t, _vp, _vp, _sz, _i64)
 _sig("shmring_ffi_mpmc_slot_size", ctypes.c_uint32, _vp)
+_sig("shmring_bcast_create", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_Config))
+_sig("shmring_bcast_open", ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32, ctypes.POINTER(_vp))
+_sig("shmring_bcast_close", ctypes.c_int, _vp)
+_sig("shmring_bcast_peer_count", ctypes.c_int, _vp)
+_sig("shmring_bcast_consumers", ctypes.c_int, _vp)
+_sig("shmring_ffi_bcast_push_wait", ctypes.c_int, _vp, ctypes.c_char_p, _sz, _i64)
+_sig("shmring_ffi_bcast_pop_wait", ctypes.c_ssize_t, _vp, _vp, _sz, _i64)
+_sig("shmring_ffi_bcast_peek_wait", ctypes.c_int, _vp, ctypes.POINTER(_vp), ctypes.POINTER(_sz), _i64)
+_sig("shmring_ffi_bcast_validate", ctypes.c_int, _vp)
+_sig("shmring_ffi_bcast_release", ctypes.c_uint, _vp)
+_sig("shmring_ffi_bcast_slot_size", ctypes.c_uint32, _vp)
+_sig("shmring_ffi_bcast_lost", ctypes.c_uint64, _vp)
+_sig("shmring_ffi_bcast_lossy", ctypes.c_int, _vp)
 _sig("shmring_control_open", ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32, ctypes.POINTER(_vp))
 _sig("shmring_control_recv", ctypes.c_int, _vp, ctypes.POINTER(Event), _i64)
 _sig("shmring_control_send", ctypes.c_int, _vp, ctypes.c_int32, ctypes.c_uint32, ctypes.c_char_p, _sz)
@@ -201,6 +217,15 @@ def create_mpmc(name, slots=0, slot_size=64, mode=None, huge_pages=False):
     _check(_lib.shmring_mpmc_create(_name(name), ctypes.byref(cfg)), "create %r" % name)
 
 
+def create_bcast(name, slots=0, slot_size=64, lossy=False, mode=None, huge_pages=False):
+    """Creates a broadcast ring of `slots` slots (a power of two; 0: 4096) of slot_size bytes: one
+    producer, every consumer sees every record. lossy=False (BLOCK): the producer waits for the
+    slowest consumer; lossy=True: it never waits, and a consumer lapped by it loses records
+    (counted in Bcast.lost)."""
+    cfg = _config(slots, mode, slot_size, flags=(1 if huge_pages else 0) | (_F_LOSSY if lossy else 0))
+    _check(_lib.shmring_bcast_create(_name(name), ctypes.byref(cfg)), "create %r" % name)
+
+
 def unlink(name):
     """Removes a ring of either kind (attached processes keep their mapping)."""
     _check(_lib.shmring_unlink(_name(name)), "unlink %r" % name)
@@ -224,7 +249,7 @@ class Record:
         if self.data is not None:
             self.data.release()  # BufferError if a view derived from it is still alive
             self.data = None
-            _lib.shmring_ffi_spsc_release(self._ring._h)
+            self._ring._release()
 
     def __enter__(self):
         return self
@@ -341,6 +366,9 @@ class Spsc(_Handle):
         """Publishes every record reserved since the last commit; returns how many."""
         return _lib.shmring_ffi_spsc_commit(self._live())
 
+    def _release(self):
+        _lib.shmring_ffi_spsc_release(self._live())
+
     def peer_count(self):
         return _check(_lib.shmring_spsc_peer_count(self._live()), "peer_count")
 
@@ -374,6 +402,84 @@ class Mpmc(_Handle):
 
     def peer_count(self):
         return _check(_lib.shmring_mpmc_peer_count(self._live()), "peer_count")
+
+
+class Bcast(_Handle):
+    """A handle on a broadcast ring: one producer; each consumer sees every record (from the
+    newest at open, or with oldest=True from the oldest still present)."""
+    _close = _lib.shmring_bcast_close
+
+    def __init__(self, name, role, oldest=False):
+        flags = _BCAST_OLDEST if oldest and role == CONSUMER else 0
+        super().__init__(name, role, lambda n, r, out: _lib.shmring_bcast_open(n, r, flags, out))
+        self.slot_size = _lib.shmring_ffi_bcast_slot_size(self._h)
+        self.lossy = bool(_lib.shmring_ffi_bcast_lossy(self._h))
+        self._buf = ctypes.create_string_buffer(self.slot_size)
+
+    @property
+    def lost(self):
+        """Consumer: records lost by being lapped since open (lossy rings)."""
+        return _lib.shmring_ffi_bcast_lost(self._live())
+
+    def push(self, data, timeout=None):
+        """Copies one record (at most slot_size bytes) into the ring. False on timeout (a BLOCK
+        ring whose slowest consumer stays a whole ring behind)."""
+        data = bytes(data)
+        rc = _lib.shmring_ffi_bcast_push_wait(self._live(), data, len(data), _ns(timeout))
+        if rc in (-_errno.EAGAIN, -_errno.ETIMEDOUT):
+            return False
+        _check(rc, "push to %r" % self.name)
+        return True
+
+    def pop(self, timeout=None):
+        """The next record as bytes (a validated copy), None on timeout; EndOfStream once the
+        producer closed and every record was read. Records lost to the producer lapping this
+        consumer are skipped and counted in .lost."""
+        while True:
+            rc = _lib.shmring_ffi_bcast_pop_wait(self._live(), self._buf, self.slot_size, _ns(timeout))
+            if rc != -_errno.ENOBUFS:
+                break
+        if rc in (-_errno.EAGAIN, -_errno.ETIMEDOUT):
+            return None
+        _check(rc, "pop from %r" % self.name)
+        return self._buf.raw[:rc]
+
+    def peek(self, timeout=None):
+        """The next record in place, zero copy, as a Record (use it in a with block), or None on
+        timeout; EndOfStream at the end. On a lossy ring the producer may overwrite it while you
+        read it: call valid() after reading and before using what you read."""
+        buf, n = _vp(), _sz()
+        while True:
+            rc = _lib.shmring_ffi_bcast_peek_wait(self._live(), ctypes.byref(buf), ctypes.byref(n), _ns(timeout))
+            if rc != -_errno.ENOBUFS:
+                break
+        if rc in (-_errno.EAGAIN, -_errno.ETIMEDOUT):
+            return None
+        _check(rc, "peek at %r" % self.name)
+        if n.value == 0:
+            view = memoryview(b"")
+        else:
+            view = memoryview((ctypes.c_char * n.value).from_address(buf.value)).cast("B").toreadonly()
+        return Record(self, view)
+
+    def valid(self):
+        """After reading peeked records: True if they were intact (always, on a BLOCK ring);
+        False if the producer overwrote them (discard what you read; they count as lost)."""
+        rc = _lib.shmring_ffi_bcast_validate(self._live())
+        if rc == -_errno.ENOBUFS:
+            return False
+        _check(rc, "validate %r" % self.name)
+        return True
+
+    def _release(self):
+        _lib.shmring_ffi_bcast_release(self._live())
+
+    def consumers(self):
+        """Consumer entries registered now."""
+        return _check(_lib.shmring_bcast_consumers(self._live()), "consumers")
+
+    def peer_count(self):
+        return _check(_lib.shmring_bcast_peer_count(self._live()), "peer_count")
 
 
 class Control:

@@ -170,6 +170,90 @@ class Mpmc(unittest.TestCase):
             shmring.unlink(name)
 
 
+class Bcast(unittest.TestCase):
+    def setUp(self):
+        self.name = ring_name("b")
+
+    def tearDown(self):
+        try:
+            shmring.unlink(self.name)
+        except shmring.ShmringError:
+            pass
+
+    def test_every_consumer_sees_every_record_in_order(self):
+        shmring.create_bcast(self.name, slots=64, slot_size=64)
+        ready_r, ready_w = os.pipe()
+
+        def consume():
+            with shmring.Bcast(self.name, shmring.CONSUMER) as c:
+                assert c.slot_size == 64 and not c.lossy
+                os.write(ready_w, b"r")
+                got = []
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    try:
+                        data = c.pop(timeout=1)
+                    except shmring.EndOfStream:
+                        break
+                    if data is not None:
+                        got.append(int(data))
+                assert got == list(range(3000)), "got %d records, first wrong at %s" % (
+                    len(got), next((i for i, v in enumerate(got) if v != i), None))
+                assert c.lost == 0
+            return 0
+
+        pids = [fork(consume) for _ in range(2)]
+        for _ in pids:
+            self.assertEqual(os.read(ready_r, 1), b"r")
+        with shmring.Bcast(self.name, shmring.PRODUCER) as p:
+            self.assertEqual(p.peer_count(), 2)
+            for i in range(3000):
+                self.assertTrue(p.push(b"%d" % i, timeout=30))
+        for pid in pids:
+            wait_ok(self, pid)
+        os.close(ready_r)
+        os.close(ready_w)
+
+    def test_lossy_consumer_counts_what_it_lost(self):
+        shmring.create_bcast(self.name, slots=8, slot_size=16, lossy=True)
+        c = shmring.Bcast(self.name, shmring.CONSUMER)
+        self.assertTrue(c.lossy)
+        with shmring.Bcast(self.name, shmring.PRODUCER) as p:
+            for i in range(100):
+                self.assertTrue(p.push(b"%d" % i, timeout=0))  # never waits
+        got = []
+        while True:
+            try:
+                data = c.pop(timeout=1)
+            except shmring.EndOfStream:
+                break
+            self.assertIsNotNone(data)
+            got.append(int(data))
+        self.assertGreater(c.lost, 0)
+        self.assertEqual(len(got) + c.lost, 100, "every record returned or counted as lost")
+        self.assertEqual(got, list(range(100 - len(got), 100)), "the newest ones, in order")
+        c.close()
+
+    def test_zero_copy_peek_and_oldest(self):
+        shmring.create_bcast(self.name, slots=16, slot_size=32)
+        with shmring.Bcast(self.name, shmring.PRODUCER) as p:
+            for i in range(5):
+                p.push(b"rec%d" % i)
+            # Joins at the oldest record still present (a plain consumer starts at the newest).
+            with shmring.Bcast(self.name, shmring.CONSUMER, oldest=True) as c:
+                with c.peek(timeout=1) as rec:
+                    self.assertEqual(bytes(rec.data), b"rec0")
+                    with self.assertRaises(TypeError):
+                        rec.data[0] = 1  # read-only view into the segment
+                    self.assertTrue(c.valid())
+                self.assertEqual(c.pop(timeout=1), b"rec1")
+            with shmring.Bcast(self.name, shmring.CONSUMER) as newest:
+                self.assertEqual(newest.pop(timeout=1), b"rec4")
+        with self.assertRaises(shmring.ShmringError) as cm:
+            shmring.Bcast(self.name + "-none", shmring.CONSUMER)
+        self.assertEqual(cm.exception.errno, errno.ENOENT)
+
+
 class Errors(unittest.TestCase):
     def test_errors_are_oserrors_with_shmring_messages(self):
         with self.assertRaises(shmring.ShmringError) as cm:
