@@ -77,7 +77,7 @@ start_path() {
     P_IN=$!
     in_ns "$NS_B" "$PEER" consume "$b" "$n" "$cpause" >"$T/$tag-cons.out" 2>"$T/$tag-cons.err" &
     P_CONS=$!
-    for _ in $(seq 100); do [ -s "$T/$tag.ep" ] && break; sleep 0.1; done
+    for _ in $(seq 300); do [ -s "$T/$tag.ep" ] && break; sleep 0.1; done # 30 s: a loaded machine
     if [ ! -s "$T/$tag.ep" ]; then
         fail "$tag: bridge in wrote no endpoint: $(cat "$T/$tag-in.err")"
         kill -9 $P_IN $P_CONS 2>/dev/null
