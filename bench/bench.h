@@ -24,6 +24,7 @@
 
 #include "bench/clock.h"
 #include "bench/hist.h"
+#include "shmring/bcast.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
@@ -46,6 +47,8 @@ enum transport_id {
     TP_SPSC_SLEEP,
     TP_MPMC,
     TP_MPMC_SLEEP,
+    TP_BCAST,         /* shmring broadcast ring (BLOCK policy), one producer and one consumer */
+    TP_BCAST_SLEEP,
     TP_SPSC_COPY,     /* shmring SPSC through push/pop: one record per call, copied in and out */
     TP_PIPE,
     TP_FIFO,
@@ -62,7 +65,8 @@ struct opts {
     uint32_t sizes[BENCH_MAX_SIZES]; /* record sizes, bytes */
     int nsizes;
     uint64_t capacity;  /* 0: per workload (see opts.c); else shmring ring capacity in bytes */
-    unsigned batch;     /* shmring stream: records per commit/release (MPMC: claim/take) */
+    unsigned batch;     /* shmring stream: records per commit/release (MPMC: claim/take; BCAST:
+                           claim/publish and peek/release) */
     uint32_t spin;      /* *-sleep transports: spins before a waiting call sleeps */
     int cpu[2];         /* parent, child; -1: unpinned */
     double duration;    /* seconds per measurement (when count == 0) */
@@ -169,7 +173,7 @@ static inline uint64_t sum_bytes(const void *p, size_t size)
 /* Per-measurement configuration a transport is set up with. */
 struct tp_conf {
     uint32_t size;      /* every message has exactly this many bytes */
-    uint64_t capacity;  /* shmring: ring bytes (MPMC: slots = capacity / slot stride) */
+    uint64_t capacity;  /* shmring: ring bytes (MPMC, BCAST: slots = capacity / slot stride) */
     unsigned batch;     /* shmring stream batch */
     uint32_t spin;      /* spins before sleeping (*-sleep) */
     int huge;
@@ -198,7 +202,8 @@ struct tp {
     size_t chunk;                  /* msgq: largest message the queue takes */
     struct shmring_spsc *sp[2][2]; /* [dir][0 producer, 1 consumer] */
     struct shmring_mpmc *mp[2][2];
-    char name[2][SHMRING_NAME_MAX + 1]; /* MPMC ring names ("" none or unlinked) */
+    struct shmring_bcast *bc[2][2];
+    char name[2][SHMRING_NAME_MAX + 1]; /* MPMC / BCAST ring names ("" none or unlinked) */
     void *scratch;                 /* size bytes */
 };
 
@@ -224,7 +229,7 @@ struct transport {
     int (*recv_batch)(struct tp *t, uint64_t *expect, uint64_t *sum, int *stop);
     /* Each process: closes its handles and descriptors (no removal of names). */
     void (*detach)(struct tp *t);
-    /* Removes every named object (FIFO, socket file, temp dir, System V ids, MPMC names) this
+    /* Removes every named object (FIFO, socket file, temp dir, System V ids, MPMC/BCAST names) this
      * instance made and not yet removed. Idempotent; called by the parent after the child has
      * gone (also after errors and signals: the handlers only set g_stop, the normal flow unwinds
      * to here), and by a child whose parent died. */

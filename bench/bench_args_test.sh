@@ -67,7 +67,7 @@ if [ $rc -ne 0 ]; then
     echo "FAIL: --help exited $rc"
     fail=1
 fi
-for word in cacheline memcpy spsc spsc-sleep mpmc mpmc-sleep pipe fifo unix tcp msgq shmsem pingpong stream paced \
+for word in cacheline memcpy spsc spsc-sleep mpmc mpmc-sleep bcast bcast-sleep pipe fifo unix tcp msgq shmsem pingpong stream paced \
     --size --capacity --batch --spin --cpus --duration --count --huge --transports --workloads --sweep --csv --json \
     --plot; do
     case "$out" in

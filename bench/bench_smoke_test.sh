@@ -49,12 +49,13 @@ if [ $rc -ne 0 ]; then
     fail=1
 fi
 check_left "--quick"
-for tp in spsc spsc-sleep mpmc mpmc-sleep spsc-copy pipe fifo unix tcp msgq shmsem ck-spsc rte-spsc; do
+for tp in spsc spsc-sleep mpmc mpmc-sleep bcast bcast-sleep spsc-copy pipe fifo unix tcp msgq shmsem ck-spsc \
+    rte-spsc; do
     for size in 64 4K; do
         n=$(sed '/^targets/,$d' "$out" | grep -cE "^  $tp +$size ")
         # ping-pong + stream, and three paced rates for shmring
         want=2
-        case $tp in spsc* | mpmc*) want=5 ;; esac
+        case $tp in spsc* | mpmc* | bcast*) want=5 ;; esac
         if [ "$n" -ne "$want" ]; then
             echo "FAIL: $n rows for $tp $size B, expected $want"
             fail=1
@@ -80,7 +81,7 @@ echo "result rows printed: $rows, CSV rows: $csv_rows"
 
 # 2. The verification: one wrong sequence number fails the run, on every transport, each workload.
 for wl in pingpong stream paced; do
-    tps="spsc spsc-sleep mpmc mpmc-sleep spsc-copy"
+    tps="spsc spsc-sleep mpmc mpmc-sleep bcast bcast-sleep spsc-copy"
     [ $wl != paced ] && tps="$tps pipe fifo unix tcp msgq shmsem ck-spsc rte-spsc"
     for tp in $tps; do
         "$bench" --inject-fault --quiet --transports "$tp" --workloads $wl --size 64 --count 1100 --probe-ms 0 \
@@ -98,7 +99,7 @@ for wl in pingpong stream paced; do
 done
 
 # 3. SIGINT in the middle of a measurement, for a transport of each kind of object.
-for tp in spsc spsc-sleep mpmc fifo unix tcp msgq shmsem rte-spsc; do
+for tp in spsc spsc-sleep mpmc bcast bcast-sleep fifo unix tcp msgq shmsem rte-spsc; do
     wls=pingpong,stream
     [ $tp = spsc ] && wls=paced
     "$bench" --quiet --transports "$tp" --workloads $wls --size 64 --duration 30 >"$out" 2>&1 &
@@ -117,7 +118,23 @@ for tp in spsc spsc-sleep mpmc fifo unix tcp msgq shmsem rte-spsc; do
     check_left "SIGINT during $tp"
 done
 
-# 4. Plots (gnuplot comes with tools/setup).
+# 4. The new transports on their own, in --quick mode (also part of run 1): each workload's rows,
+#    and --transports shmring names them.
+"$bench" --quick --quiet --transports bcast,bcast-sleep --size 64,4096 >"$out" 2>&1
+rc=$?
+[ $rc -eq 0 ] || { echo "FAIL: --quick --transports bcast,bcast-sleep exited $rc"; cat "$out"; fail=1; }
+for tp in bcast bcast-sleep; do
+    n=$(sed '/^targets/,$d' "$out" | grep -cE "^  $tp +(64|4K) ")
+    [ "$n" -eq 10 ] || { echo "FAIL: $n rows for $tp, expected 10 (2 sizes x pingpong, stream, 3 paced)"; fail=1; }
+done
+check_left "--quick bcast"
+"$bench" --quick --quiet --transports shmring --workloads pingpong --size 64 >"$out" 2>&1
+for tp in bcast bcast-sleep; do
+    grep -qE "^  $tp +64 " "$out" || { echo "FAIL: --transports shmring does not run $tp"; cat "$out"; fail=1; }
+done
+check_left "--transports shmring"
+
+# 5. Plots (gnuplot comes with tools/setup).
 if command -v gnuplot >/dev/null 2>&1; then
     "$bench" --quick --quiet --transports cacheline,spsc,pipe,memcpy --workloads pingpong,stream --size 64,1K \
         --plot "$work/plots" >"$out" 2>&1

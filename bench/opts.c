@@ -166,7 +166,8 @@ static int add_transport(const char *s, size_t n, void *ctx)
         return 0;
     }
     if (item_eq(s, n, "shmring")) {
-        *mask |= 1u << TP_SPSC | 1u << TP_SPSC_SLEEP | 1u << TP_MPMC | 1u << TP_MPMC_SLEEP | 1u << TP_SPSC_COPY;
+        *mask |= 1u << TP_SPSC | 1u << TP_SPSC_SLEEP | 1u << TP_MPMC | 1u << TP_MPMC_SLEEP | 1u << TP_BCAST |
+                 1u << TP_BCAST_SLEEP | 1u << TP_SPSC_COPY;
         return 0;
     }
     if (item_eq(s, n, "peers")) {

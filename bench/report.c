@@ -496,8 +496,9 @@ int report_plots(const struct results *rs, const char *dir)
     /* One colour per transport, the same in every plot (line type = transport index + 1). */
     {
         static const char *const colours[] = {"#000000", "#7f7f7f", "#d62728", "#ff9896", "#1f77b4",
-                                              "#aec7e8", "#ff7f0e", "#2ca02c", "#98df8a", "#9467bd",
-                                              "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79"};
+                                              "#aec7e8", "#637939", "#b5cf6b", "#ff7f0e", "#2ca02c",
+                                              "#98df8a", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+                                              "#17becf", "#393b79"};
         _Static_assert(sizeof(colours) / sizeof(colours[0]) == TP_COUNT, "one colour per transport");
         for (tp = 0; tp < TP_COUNT; tp++)
             fprintf(g, "set linetype %d lc rgb '%s' lw 2 pt %d\n", tp + 1, colours[tp], tp % 7 + 1);

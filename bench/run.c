@@ -811,7 +811,7 @@ static int measure(int tp, int wl, uint32_t size)
     t.conf.spin = g_o->spin;
     t.conf.huge = g_o->huge;
     t.conf.wake = g_o->wake;
-    t.conf.sleep = tp == TP_SPSC_SLEEP || tp == TP_MPMC_SLEEP;
+    t.conf.sleep = tp == TP_SPSC_SLEEP || tp == TP_MPMC_SLEEP || tp == TP_BCAST_SLEEP;
     /* Every transport that sleeps is measured at the same low rate, so that the "spin-then-sleep
      * vs the best kernel mechanism" target compares like with like: with an idle gap the sleeping
      * side's CPU goes idle, and waking it costs the same for a pipe as for a semaphore. */

@@ -846,6 +846,7 @@ static void mpmc_detach(struct tp *t)
             }
 }
 
+/* Unlinks the named rings (MPMC and BCAST). */
 static void mpmc_cleanup(struct tp *t)
 {
     int d;
@@ -859,6 +860,177 @@ static void mpmc_cleanup(struct tp *t)
     }
 }
 
+/* --- shmring BCAST: two named broadcast rings (one per direction), BLOCK policy, one producer and
+ * one consumer each; slot size = the message size. Built as the MPMC transport is. The stream is
+ * zero-copy: claim/publish --batch slots on the producer, peek/release up to --batch records on
+ * the consumer (BLOCK: a peeked record cannot change before its release, so no validate). ----- */
+
+static uint64_t bcast_slots(const struct tp *t)
+{
+    uint64_t stride = ((uint64_t)t->conf.size + SHMRING_MPMC_SLOT_HDR + 63) & ~UINT64_C(63);
+    uint64_t want = t->conf.capacity / stride, s = SHMRING_BCAST_SLOTS_MIN;
+    while (s * 2 <= want && s * 2 <= SHMRING_BCAST_SLOTS_MAX)
+        s *= 2;
+    return s;
+}
+
+static int bcast_setup(struct tp *t)
+{
+    struct shmring_config cfg;
+    int d, err;
+    ring_cfg(t, &cfg); /* no SHMRING_F_LOSSY: BLOCK */
+    cfg.capacity = bcast_slots(t);
+    cfg.slot_size = t->conf.size;
+    for (d = 0; d < 2; d++) {
+        snprintf(t->name[d], sizeof(t->name[d]), "bench-%ld-%u-%d", (long)t->conf.parent, t->conf.seq, d);
+        if ((err = shmring_bcast_create(t->name[d], &cfg)) != 0) {
+            bench_err("%s: creating ring %s (%" PRIu64 " slots of %u B): %s (%s)", t->ops->name, t->name[d],
+                      cfg.capacity, cfg.slot_size, shmring_strerror(err), shmring_err_name(err));
+            t->name[d][0] = '\0';
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* The consumers register here, before the parent's first message (the NOP command waits for the
+ * child's attach), so the producers' first records are theirs: a BLOCK producer with no consumer
+ * registered would not wait. The rings are fresh, so OLDEST and the default start at the same
+ * record. */
+static int bcast_attach(struct tp *t, int side)
+{
+    int d, err;
+    t->side = side;
+    for (d = 0; d < 2; d++) {
+        int k = (side == d) ? 0 : 1; /* side 0 produces direction 0 */
+        err = shmring_bcast_open(t->name[d], k == 0 ? SHMRING_PRODUCER : SHMRING_CONSUMER,
+                                 k == 0 ? 0 : SHMRING_BCAST_OLDEST, &t->bc[d][k]);
+        if (err)
+            return ring_error(t->ops->name, t->name[d], err);
+        if (t->conf.sleep)
+            shmring_bcast_set_spin(t->bc[d][k], t->conf.spin);
+    }
+    return 0;
+}
+
+static int bcast_send(struct tp *t, int dir, const void *buf)
+{
+    struct shmring_bcast *b = t->bc[dir][0];
+    int err;
+    if (t->conf.sleep) {
+        while ((err = shmring_bcast_push_wait(b, buf, t->conf.size, WAIT_SLICE_NS)) == -ETIMEDOUT)
+            if (g_stop)
+                return -EINTR;
+    } else {
+        while ((err = shmring_bcast_push(b, buf, t->conf.size)) == -EAGAIN)
+            if (relax())
+                return -EINTR;
+    }
+    return err ? ring_error(t->ops->name, "push", err) : 0;
+}
+
+static int bcast_recv(struct tp *t, int dir, void *buf)
+{
+    struct shmring_bcast *b = t->bc[dir][1];
+    ssize_t n;
+    if (t->conf.sleep) {
+        while ((n = shmring_bcast_pop_wait(b, buf, t->conf.size, WAIT_SLICE_NS)) == -ETIMEDOUT)
+            if (g_stop)
+                return -EINTR;
+    } else {
+        while ((n = shmring_bcast_pop(b, buf, t->conf.size)) == -EAGAIN)
+            if (relax())
+                return -EINTR;
+    }
+    if (n < 0)
+        return ring_error(t->ops->name, "pop", (int)n);
+    if ((uint32_t)n != t->conf.size) {
+        bench_err("%s: pop: a %zd-byte record, expected %u", t->ops->name, n, t->conf.size);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+static int bcast_send_batch(struct tp *t, uint64_t seq0, unsigned n)
+{
+    struct shmring_bcast *b = t->bc[0][0];
+    struct shmring_bcast_span c = {0, 0};
+    int got;
+    unsigned i;
+    if (n > shmring_bcast_capacity(b)) /* a claim gets at most the whole ring */
+        n = (unsigned)shmring_bcast_capacity(b);
+    for (;;) {
+        if (t->conf.sleep) {
+            got = shmring_bcast_claim_wait(b, n, &c, WAIT_SLICE_NS);
+            if (got == -ETIMEDOUT) {
+                if (g_stop)
+                    return -EINTR;
+                continue;
+            }
+        } else {
+            got = shmring_bcast_claim(b, n, &c);
+            if (got == -EAGAIN) {
+                if (relax())
+                    return -EINTR;
+                continue;
+            }
+        }
+        break;
+    }
+    if (got < 0)
+        return ring_error(t->ops->name, "claim", got);
+    for (i = 0; i < (unsigned)got; i++)
+        stamp(shmring_bcast_slot(b, &c, i), t->conf.size, seq0 + i);
+    shmring_bcast_publish(b, &c, NULL); /* NULL: slot_size (= the record size) each */
+    return got;
+}
+
+static int bcast_recv_batch(struct tp *t, uint64_t *expect, uint64_t *sum, int *stop)
+{
+    struct shmring_bcast *b = t->bc[0][1];
+    unsigned i = 0;
+    int err = 0;
+    while (i < t->conf.batch && !*stop) {
+        const void *p = NULL;
+        size_t len = 0;
+        err = shmring_bcast_peek(b, &p, &len);
+        if (err == -EAGAIN) {
+            if (i > 0)
+                break;
+            if (t->conf.sleep) {
+                err = shmring_bcast_peek_wait(b, &p, &len, WAIT_SLICE_NS);
+                if (err == -ETIMEDOUT) {
+                    if (g_stop)
+                        return -EINTR;
+                    continue;
+                }
+            } else {
+                if (relax())
+                    return -EINTR;
+                continue;
+            }
+        }
+        if (err)
+            return ring_error(t->ops->name, "peek", err);
+        if ((err = check_record(t, p, len, expect, sum, stop)) != 0)
+            return err;
+        i++;
+    }
+    shmring_bcast_release(b);
+    return (int)i;
+}
+
+static void bcast_detach(struct tp *t)
+{
+    int d, k;
+    for (d = 0; d < 2; d++)
+        for (k = 0; k < 2; k++)
+            if (t->bc[d][k]) {
+                shmring_bcast_close(t->bc[d][k]);
+                t->bc[d][k] = NULL;
+            }
+}
+
 uint64_t tp_ring_semops(const struct tp *t)
 {
     uint64_t n = 0;
@@ -870,6 +1042,8 @@ uint64_t tp_ring_semops(const struct tp *t)
                 h = t->sp[d][k]->hdr;
             else if (t->mp[d][k])
                 h = t->mp[d][k]->hdr;
+            else if (t->bc[d][k])
+                h = t->bc[d][k]->hdr;
         }
         if (h == NULL)
             continue;
@@ -908,6 +1082,12 @@ const struct transport transports[TP_COUNT] = {
     [TP_MPMC_SLEEP] = {"mpmc-sleep", "shmring MPMC ring, spin --spin times then sleep on the semaphore", 1,
                        mpmc_setup, mpmc_attach, mpmc_send, mpmc_recv, mpmc_send_batch, mpmc_recv_batch, mpmc_detach,
                        mpmc_cleanup},
+    [TP_BCAST] = {"bcast", "shmring broadcast ring (BLOCK), one producer and one consumer, spinning", 1, bcast_setup,
+                  bcast_attach, bcast_send, bcast_recv, bcast_send_batch, bcast_recv_batch, bcast_detach,
+                  mpmc_cleanup},
+    [TP_BCAST_SLEEP] = {"bcast-sleep", "shmring broadcast ring (BLOCK), spin --spin times then sleep on the semaphore",
+                        1, bcast_setup, bcast_attach, bcast_send, bcast_recv, bcast_send_batch, bcast_recv_batch,
+                        bcast_detach, mpmc_cleanup},
     [TP_SPSC_COPY] = {"spsc-copy", "shmring SPSC ring, spinning, push/pop: one record per call, copied in and out", 1,
                       spsc_setup, spsc_attach, spsc_send, spsc_recv, NULL, NULL, spsc_detach, nothing_named},
     [TP_PIPE] = {"pipe", "pipe(2), one per direction", 0, FD_OPS(pipe_setup, pipe_attach, fd_send, fd_recv,

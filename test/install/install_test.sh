@@ -26,7 +26,7 @@ export PKG_CONFIG_PATH=$P/lib/pkgconfig
 for f in lib/libshmring.so.1 lib/libshmring.so lib/libshmring.a lib/pkgconfig/shmring.pc \
     include/shmring/shmring.h bin/shmring share/man/man1/shmring.1 share/man/man7/shmring.7 \
     share/man/man3/shmring_spsc.3 share/man/man3/shmring_mpmc.3 share/man/man3/shmring_control.3 \
-    share/man/man3/shmring_strerror.3; do
+    share/man/man3/shmring_strerror.3 share/man/man3/shmring_bcast.3; do
     [ -e "$P/$f" ] || fail "not installed: $f"
 done
 [ "$(readlink "$P/lib/libshmring.so")" = libshmring.so.1 ] || fail "libshmring.so is not a link to libshmring.so.1"
