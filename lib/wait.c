@@ -263,8 +263,10 @@ void shmring__wake(struct shmring_header *hdr, int semid, int sem)
     /* One post under way at a time: the waiter it wakes clears `pending`. */
     if (shmring__load(pending, relaxed) || shmring__xchg(pending, 1, relaxed))
         return;
+    SHMRING__TEST_POINT(SHMRING__TP_WAKE_BEFORE_POST);
     if (shmring__sem_post_capped(semid, sem) == 0)
         shmring__fetch_add(consumer ? &hdr->stats.consumer_wakeups : &hdr->stats.producer_wakeups, 1, relaxed);
+    SHMRING__TEST_POINT(SHMRING__TP_WAKE_BEFORE_MARK);
 }
 
 int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_t *deadline)
