@@ -3,11 +3,32 @@
  * The eventcount protocol, the same for both ring kinds (shmring__wait, shmring__wake, and the
  * rings' inline shmring__sleepers_after_publish):
  *   waiter:  sleeping += 1; barrier; re-check the ring; sleep on the semaphore (in slices, with a
- *            deadline); sleeping -= 1; if woken: pending = 0, and done if the ring is ready; loop
- *   waker:   publish (release store); barrier; if sleeping: if pending was 0, set it and post
+ *            deadline); sleeping -= 1; advance the generation; if woken, done if the ring is
+ *            ready; loop
+ *   waker:   publish (release store); barrier; if sleeping: if the generation is unmarked, post,
+ *            then mark it
  * Either the waiter sees the publication or the waker sees the announcement. With nobody asleep the
- * waker makes no system call; with someone asleep, at most one post is under way at a time. The
- * barrier is the ring's choice, made at creation (SHMRING_F_WAKE_*, stored as SHMRING_HDR_ASYM_WAKE):
+ * waker makes no system call.
+ *
+ * The generation (hdr->wait.*_wake_gen, one 32-bit word per side) saves posts without making
+ * anybody depend on another waker's progress. Even: no post made in this generation; odd: one was.
+ * A waker that reads it even posts FIRST (capped, so concurrent posts of one generation are
+ * harmless: the semaphore stays at most 1) and only then marks it, CAS(gen, even, even + 1); a
+ * failed CAS is fine (the generation moved on, or another waker marked it). A waker that reads it
+ * odd returns: a post of this generation was made, and the waiter that takes it (or the next
+ * sleeper, which finds the semaphore up) advances the generation before it looks at the ring again.
+ * Every waiter whose sleep returns (woken, interrupted or at the end of a slice) advances it to the
+ * next even value above the current one, before it looks at the ring and before it announces
+ * itself again. So a waker stopped (SIGSTOP, preemption) before its post leaves the generation
+ * unmarked and the others post; stopped after it, its post is made; either way nobody waits for
+ * it (issue 12.3; test/adversarial/wake_stall_test.c). A generation left marked by a waiter that
+ * died holding a post is unmarked by the next sleeper's slice. A late waker's mark (the generation
+ * advanced meanwhile) fails its CAS; it could only succeed wrongly if the word came back to the
+ * same value, 2^31 generations during one waker's stall between its load and its CAS (ABA). The
+ * old protocol ("pending": set by xchg before the post, cleared by the woken waiter) let one
+ * stopped waker silence every other wake-up: everybody slept out the 100 ms slice.
+ *
+ * The barrier is the ring's choice, made at creation (SHMRING_F_WAKE_*, stored as SHMRING_HDR_ASYM_WAKE):
  *   fenced      a full fence on both sides (the waker's after its publish, before it reads
  *               `sleeping`; the waiter's after its announcement);
  *   membarrier  the waiter calls membarrier(GLOBAL_EXPEDITED), which runs a full barrier on every
@@ -259,12 +280,32 @@ int shmring__presence_fork_child(int semid, int role)
 void shmring__wake(struct shmring_header *hdr, int semid, int sem)
 {
     int consumer = sem == SHMRING_SEM_CONSUMER_WAKE;
-    SHMRING_ATOMIC(uint32_t) *pending = consumer ? &hdr->wait.consumer_wake_pending : &hdr->wait.producer_wake_pending;
-    /* One post under way at a time: the waiter it wakes clears `pending`. */
-    if (shmring__load(pending, relaxed) || shmring__xchg(pending, 1, relaxed))
-        return;
+    SHMRING_ATOMIC(uint32_t) *gen = consumer ? &hdr->wait.consumer_wake_gen : &hdr->wait.producer_wake_gen;
+    /* Relaxed, like the load of `sleeping` before it: the barrier pair (the waker's after its
+     * publish, the waiter's after its announcement) orders it. A waiter advances the generation
+     * before it announces itself again, so a waker that saw that announcement sees the advance;
+     * one that did not, the waiter's re-check sees the publication. */
+    uint32_t w = shmring__load(gen, relaxed);
+    if (w & 1)
+        return; /* a post of this generation was made: its waiter advances the generation */
+    SHMRING__TEST_POINT(SHMRING__TP_WAKE_BEFORE_POST);
+    /* Post first: a waker stopped here has not marked the generation, so the others still post. */
     if (shmring__sem_post_capped(semid, sem) == 0)
         shmring__fetch_add(consumer ? &hdr->stats.consumer_wakeups : &hdr->stats.producer_wakeups, 1, relaxed);
+    SHMRING__TEST_POINT(SHMRING__TP_WAKE_BEFORE_MARK);
+    /* Then mark. Fails if the generation moved on (a waiter woke meanwhile: a mark now would
+     * silence the next generation's wake-ups with no post for them) or another waker marked it. */
+    shmring__cas(gen, &w, w + 1, relaxed, relaxed);
+}
+
+/* The waiter's side: its sleep returned (woken or not), so open a new generation, the next even
+ * value above the current one. The wakers' posts of the generations before it are made (or their
+ * marks fail). Relaxed: ordered by the barrier after the waiter's next announcement. */
+static void wake_gen_advance(SHMRING_ATOMIC(uint32_t) *gen)
+{
+    uint32_t w = shmring__load(gen, relaxed);
+    while (!shmring__cas(gen, &w, (w | 1u) + 1u, relaxed, relaxed)) {
+    }
 }
 
 int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_t *deadline)
@@ -274,8 +315,7 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
     int self = w->consumer ? SHMRING_SEM_CONSUMER_WAKE : SHMRING_SEM_PRODUCER_WAKE;
     int peers = w->consumer ? SHMRING_SEM_PRODUCERS : SHMRING_SEM_CONSUMERS;
     SHMRING_ATOMIC(uint32_t) *sleeping = w->consumer ? &hdr->wait.consumer_sleeping : &hdr->wait.producer_sleeping;
-    SHMRING_ATOMIC(uint32_t) *pending =
-        w->consumer ? &hdr->wait.consumer_wake_pending : &hdr->wait.producer_wake_pending;
+    SHMRING_ATOMIC(uint32_t) *gen = w->consumer ? &hdr->wait.consumer_wake_gen : &hdr->wait.producer_wake_gen;
     SHMRING_ATOMIC(uint64_t) *peer_attaches =
         w->consumer ? &hdr->stats.producer_attaches : &hdr->stats.consumer_attaches;
     SHMRING_ATOMIC(uint64_t) *sleeps = w->consumer ? &hdr->stats.consumer_sleeps : &hdr->stats.producer_sleeps;
@@ -340,9 +380,11 @@ int shmring__wait(const struct shmring__wait_spec *w, int64_t timeout_ns, int64_
         shmring__fetch_sub(sleeping, 1, relaxed);
         if (rc == -EIDRM)
             return rc;
+        /* Woken or not (a slice's end, too: it unmarks a generation whose waiter died with the
+         * post), before looking at the ring and before announcing again. */
+        wake_gen_advance(gen);
         if (rc == 0) {
             woken = 1;
-            shmring__store(pending, 0, relaxed);
             /* Usually the post means the ring is ready: look before announcing again (the
              * announce, barrier and peer check are only needed before going back to sleep).
              * Low-rate ping-pong: 23.3 -> 12.9 us per round trip, the pipe's 11.3 in that run. */

@@ -199,6 +199,8 @@ enum shmring__test_point_id {
     SHMRING__TP_MPMC_SKIP_TAKEN,      /* a consumer took a skipped slot (cons.pos CAS) */
     SHMRING__TP_MPMC_SKIP_FREED,      /* ... and freed it for the next lap */
     SHMRING__TP_MPMC_ABANDONED,       /* recovery: a dead holder's slot freed (sequence CAS) */
+    SHMRING__TP_WAKE_BEFORE_POST,     /* wake: decided to post (someone asleep), the post not made yet */
+    SHMRING__TP_WAKE_BEFORE_MARK,     /* wake: the post made, the generation not marked yet */
     SHMRING__TP_COUNT
 };
 #ifdef SHMRING_TEST_POINTS

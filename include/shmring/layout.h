@@ -120,8 +120,10 @@ struct shmring_wait {
     SHMRING_ATOMIC(uint32_t) producer_sleeping; /* producers announced asleep */
     SHMRING_ATOMIC(uint32_t) producer_closed;   /* SPSC: set when the last producer closes, cleared at
                                                    producer attach */
-    SHMRING_ATOMIC(uint32_t) consumer_wake_pending; /* a post to the consumers is under way */
-    SHMRING_ATOMIC(uint32_t) producer_wake_pending; /* a post to the producers is under way */
+    SHMRING_ATOMIC(uint32_t) consumer_wake_gen; /* wake-up generation of the consumers: odd once a
+                                                   post was made in it; advanced by each waiter
+                                                   whose sleep returns (lib/wait.c) */
+    SHMRING_ATOMIC(uint32_t) producer_wake_gen; /* the same for the producers */
     uint32_t reserved0;
     uint64_t reserved[5];
 };
@@ -205,6 +207,9 @@ SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, name) == 128, "ABI: name"
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, prod) == 256, "ABI: producer line");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, cons) == 384, "ABI: consumer line");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, wait) == 512, "ABI: wait line");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_wait, consumer_wake_gen) == 12 &&
+                           offsetof(struct shmring_wait, producer_wake_gen) == 16,
+                       "ABI: the wake-up generations where the pending words were");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, stats) == 640, "ABI: stats");
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_subscriber) == 16, "ABI: subscriber entry");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, subscribers) == SHMRING_SUBSCRIBERS_OFFSET, "ABI: subscribers");
