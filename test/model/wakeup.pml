@@ -72,8 +72,8 @@ bool pubd[TOTAL];          /* slot seq == pos + 1 (MPMC) / record header word !=
 bool rel[TOTAL];           /* slot seq == pos + CAP: position pos was released */
 byte c_sleeping;           /* hdr->wait.consumer_sleeping */
 byte p_sleeping;           /* hdr->wait.producer_sleeping */
-bit c_pending;             /* hdr->wait.consumer_wake_pending */
-bit p_pending;             /* hdr->wait.producer_wake_pending */
+byte c_gen;                /* hdr->wait.consumer_wake_gen (32 bits there; wraps at 256 here) */
+byte p_gen;                /* hdr->wait.producer_wake_gen */
 bit producer_closed;       /* hdr->wait.producer_closed (SPSC) */
 
 /* --- the semaphore set (enum shmring_sem, layout.h) ---------------------------------------- */
@@ -107,16 +107,15 @@ inline post_capped(sem, bound) {
     atomic { CAPPED_ADD(sem); assert(sem <= 1 + bound) }
 }
 
-/* lib/wait.c:227 shmring__wake: "one post under way at a time". */
-inline wake(pending, sem, bound) {
+/* lib/wait.c shmring__wake: the wake-up generation (even: no post made in it; odd: one was).
+ * Load it; if even, post FIRST, then mark it with a CAS that fails if it moved on. */
+inline wake(gen, sem, bound) {
+    old = gen;                                   /* load(gen, relaxed) */
     if
-    :: pending != 0 -> skip                      /* :232 load(pending, relaxed) != 0: return */
+    :: old & 1 -> skip                           /* odd: a post of this generation was made */
     :: else ->
-        atomic { old = pending; pending = 1 };   /* :232 xchg(pending, 1, relaxed) */
-        if
-        :: old == 0 -> post_capped(sem, bound)   /* :234 */
-        :: else -> skip                          /* :233 someone else posts */
-        fi
+        post_capped(sem, bound);
+        atomic { if :: gen == old -> gen = old + 1 :: else -> skip fi } /* cas(gen, w, w + 1) */
     fi
 }
 
@@ -124,9 +123,9 @@ inline wake(pending, sem, bound) {
  * spsc.h:251 release's store of cons.pos; mpmc.h:230 publish, mpmc.h:293 release): layout.h:124
  * shmring__sleepers_after_publish = signal_fence (membarrier mode) or thread_fence, then
  * load(sleeping, relaxed); spsc.h:166 / mpmc.h:112 call wake if it is not 0. */
-inline after_publish(sleeping, pending, sem, bound) {
+inline after_publish(sleeping, gen, sem, bound) {
     if
-    :: sleeping > 0 -> wake(pending, sem, bound)
+    :: sleeping > 0 -> wake(gen, sem, bound)
     :: else -> skip
     fi
 }
@@ -167,7 +166,7 @@ inline p_ready(r) {
 #else
 #define ANNOUNCE_AND_CHECK(sleeping, READY) sleeping++; READY(r)
 #endif
-#define WAIT(sleeping, pending, sem, peers, in_sem, READY, bound)                                  \
+#define WAIT(sleeping, gen, sem, peers, in_sem, READY, bound)                                  \
     woken = 0;                                                                                 \
     early = 0;                                                                                 \
     do                                                                                         \
@@ -194,7 +193,7 @@ end_sleep:                                   /* :295 semtimedop(sem, -1), no tim
         fi;                                                                                    \
         sleeping--;                          /* fetch_sub(sleeping) after sem_sleep */          \
         woken = 1;                           /* rc == 0 */                                      \
-        pending = 0;                         /* store(pending, 0, relaxed) */                   \
+        gen = (gen | 1) + 1;                 /* wake_gen_advance: CAS loop, next even value */  \
         READY(r);                            /* woken: ready(ctx, 0) before announcing again */  \
         if                                                                                     \
         :: r == 0 -> rc = 0; early = 1; break /* goto out: `sleeping` already taken back */     \
@@ -205,10 +204,10 @@ end_sleep:                                   /* :295 semtimedop(sem, -1), no tim
     :: early == 0 -> sleeping--              /* the fetch_sub after the loop */                \
     :: else -> skip                                                                            \
     fi;                                                                                        \
-    BATON(sleeping, pending, sem, bound)
+    BATON(sleeping, gen, sem, bound)
 
 #ifdef BROKEN_NO_BATON
-#define BATON(sleeping, pending, sem, bound) skip
+#define BATON(sleeping, gen, sem, bound) skip
 #else
 /* :306-307 if (rc == 0 && woken && load(sleeping)) wake(self) */
 /* out: if (((rc == 0 && woken) || rc == -EPIPE) && load(sleeping)) wake(self) */
@@ -217,11 +216,11 @@ end_sleep:                                   /* :295 semtimedop(sem, -1), no tim
 #else
 #define BATON_WHEN (rc == 0 && woken) || rc == EPIPE
 #endif
-#define BATON(sleeping, pending, sem, bound)                                                   \
+#define BATON(sleeping, gen, sem, bound)                                                   \
     if                                                                                         \
     :: BATON_WHEN ->                                                                           \
         if                                                                                     \
-        :: sleeping > 0 -> wake(pending, sem, bound)                                           \
+        :: sleeping > 0 -> wake(gen, sem, bound)                                           \
         :: else -> skip                                                                        \
         fi                                                                                     \
     :: else -> skip                                                                            \
@@ -254,18 +253,18 @@ proctype producer()
 #ifdef BROKEN_CHECK_FIRST
             /* The publisher looks for sleepers first, then stores. */
             if
-            :: c_sleeping > 0 -> pubd[mypos] = 1; wake(c_pending, sem_c, p_deaths)
+            :: c_sleeping > 0 -> pubd[mypos] = 1; wake(c_gen, sem_c, p_deaths)
             :: else -> pubd[mypos] = 1
             fi;
 #else
             pubd[mypos] = 1;                     /* release store: mpmc.h:230, spsc.h:202 */
-            after_publish(c_sleeping, c_pending, sem_c, p_deaths);
+            after_publish(c_sleeping, c_gen, sem_c, p_deaths);
 #endif
             sent++
         :: else ->
             /* claim_wait / reserve_wait: -EAGAIN, so wait for space (mpmc.c shmring__mpmc_wait,
              * spsc.c spsc_wait -> shmring__wait). */
-            WAIT(p_sleeping, p_pending, sem_p, consumers, p_in_sem, p_ready, c_deaths);
+            WAIT(p_sleeping, p_gen, sem_p, consumers, p_in_sem, p_ready, c_deaths);
             if
             :: rc == EPIPE -> goto ending        /* every consumer is gone */
             :: else -> skip
@@ -321,12 +320,12 @@ proctype consumer()
         :: got ->
 #ifdef BROKEN_CHECK_FIRST
             if
-            :: p_sleeping > 0 -> rel[mypos] = 1; wake(p_pending, sem_p, c_deaths)
+            :: p_sleeping > 0 -> rel[mypos] = 1; wake(p_gen, sem_p, c_deaths)
             :: else -> rel[mypos] = 1
             fi
 #else
             rel[mypos] = 1;                      /* release store: mpmc.h:293, spsc.h:251 */
-            after_publish(p_sleeping, p_pending, sem_p, c_deaths)
+            after_publish(p_sleeping, p_gen, sem_p, c_deaths)
 #endif
         :: else ->
 #ifdef SPSC
@@ -336,7 +335,7 @@ proctype consumer()
             :: else -> skip
             fi;
 #endif
-            WAIT(c_sleeping, c_pending, sem_c, producers, c_in_sem, c_ready, p_deaths);
+            WAIT(c_sleeping, c_gen, sem_c, producers, c_in_sem, c_ready, p_deaths);
             if
             :: rc == EPIPE -> break              /* end of stream: producers gone, ring empty */
             :: else -> skip
