@@ -220,35 +220,6 @@ py_check "assert d['name'] == '''$weird''', d['name']"
 expect 0 "" "$TOOL" rm spsc1 mpmc1 "$weird"
 expect 0 "" "$TOOL" ls --json
 py_check "assert d == [], d"
-# --- broadcast rings: create, ls, stat, refused where unsupported, rm ---
-expect 2 "--lossy is for broadcast rings" "$TOOL" create b0 --capacity 4K --lossy
-expect 2 "bad capacity 3" "$TOOL" create b0 --kind bcast --capacity 3
-expect 2 "bad slot size 4" "$TOOL" create b0 --kind bcast --capacity 16 --slot-size 4
-expect 0 "" "$TOOL" create bc1 --kind bcast --capacity 32 --slot-size 128 --lossy
-expect 0 "" "$TOOL" create bc2 --kind bcast --capacity 16
-expect 0 "" "$TOOL" ls
-contains "$T/out" "bc1  bcast" "ls shows the broadcast ring's kind"
-lacks "$T/out" "corrupt" "ls takes a broadcast ring for what it is"
-expect 0 "" "$TOOL" ls --json
-py_check "
-r = {x['name']: x for x in d}
-assert r['bc1']['kind'] == 'bcast' and r['bc1']['capacity'] == 32 and r['bc1']['slot_size'] == 128, r['bc1']
-assert r['bc1']['state'] == 'ok' and r['bc2']['slot_size'] == 64, r
-"
-expect 0 "" "$TOOL" stat bc1
-contains "$T/out" "kind:         bcast" "stat kind"
-contains "$T/out" "capacity:     32 slots of 128 bytes" "stat geometry"
-contains "$T/out" "lossy" "stat policy"
-contains "$T/out" "consumers:    none" "stat consumer table"
-expect 0 "" "$TOOL" stat bc2
-contains "$T/out" "block" "stat policy (default)"
-expect 0 "" "$TOOL" stat bc2 --json
-py_check "assert d['kind'] == 'bcast' and d['state'] == 'ok' and d['attached'] == [], d"
-run sh -c "echo x | '$TOOL' put bc1"
-checks=$((checks + 1))
-[ "$rc" = 1 ] && [[ "$err" == *"a broadcast ring"* ]] || fail "put on a broadcast ring: status $rc, stderr: $err"
-expect 0 "" "$TOOL" rm bc1 bc2
-
 [ "$(ipc_count)" = "$before" ] || fail "rm left System V objects"
 # Huge pages: created if the machine has some reserved, else a message that says what is missing.
 run "$TOOL" create huge --capacity 4K --huge

@@ -18,20 +18,17 @@
 /* create */
 
 static const char create_help[] =
-    "Usage: shmring create NAME --capacity N [--kind spsc|mpmc|bcast] [--slot-size S] [--lossy]\n"
-    "                      [--mode MODE] [--huge] [--wake fenced|membarrier]\n"
+    "Usage: shmring create NAME --capacity N [--kind spsc|mpmc] [--slot-size S] [--mode MODE] [--huge]\n"
+    "                      [--wake fenced|membarrier]\n"
     "\n"
     "Creates the ring NAME (a shared-memory segment, a semaphore set and a message queue on the\n"
     "name's System V key) and exits. The ring stays until 'shmring rm NAME'.\n"
     "\n"
     "  -c, --capacity N    SPSC: bytes of the data area, a power of two from 256 to 1T;\n"
-    "                      MPMC, BCAST: number of slots, a power of two from 4 to 1G\n"
+    "                      MPMC: number of slots, a power of two from 4 to 1G\n"
     "  -k, --kind KIND     spsc (default: one producer, one consumer, records of any length up to\n"
-    "                      capacity - 16), mpmc (many producers and consumers, fixed-size slots) or\n"
-    "                      bcast (one producer; every consumer sees every record; fixed-size slots)\n"
-    "  -s, --slot-size S   MPMC, BCAST: payload bytes per slot, 8 to 1M (default 64)\n"
-    "      --lossy         BCAST: the producer never waits; a consumer it laps loses records (counted)\n"
-    "                      (default: the producer waits for the slowest consumer)\n"
+    "                      capacity - 16) or mpmc (many producers and consumers, fixed-size slots)\n"
+    "  -s, --slot-size S   MPMC: payload bytes per slot, 8 to 1M (default 64)\n"
     "  -m, --mode MODE     permission bits in octal (default 0600; the creator keeps rw)\n"
     "      --huge          back the segment with huge pages (needs vm.nr_hugepages)\n"
     "      --wake PROTOCOL fenced (a fence per publish; any process can use the ring) or membarrier\n"
@@ -48,7 +45,7 @@ int cmd_create(int argc, char **argv)
         {"capacity", required_argument, NULL, 'c'}, {"kind", required_argument, NULL, 'k'},
         {"slot-size", required_argument, NULL, 's'}, {"mode", required_argument, NULL, 'm'},
         {"huge", no_argument, NULL, 'H'},           {"help", no_argument, NULL, 'h'},
-        {"wake", required_argument, NULL, 'W'},     {"lossy", no_argument, NULL, 'L'},
+        {"wake", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     struct shmring_config cfg;
@@ -56,7 +53,7 @@ int cmd_create(int argc, char **argv)
     const char *name;
     uint64_t capacity = 0, slot = 0;
     uint32_t mode = SHMRING_DEFAULT_MODE;
-    int kind = SHMRING_KIND_SPSC, huge = 0, lossy = 0, have_cap = 0, have_slot = 0, c, err;
+    int kind = SHMRING_KIND_SPSC, huge = 0, have_cap = 0, have_slot = 0, c, err;
     uint32_t wake = 0;
     int64_t key;
 
@@ -73,10 +70,8 @@ int cmd_create(int argc, char **argv)
                 kind = SHMRING_KIND_SPSC;
             else if (strcmp(optarg, "mpmc") == 0)
                 kind = SHMRING_KIND_MPMC;
-            else if (strcmp(optarg, "bcast") == 0)
-                kind = SHMRING_KIND_BCAST;
             else
-                return cli_usage_err("bad kind '%s' (spsc, mpmc or bcast)", optarg);
+                return cli_usage_err("bad kind '%s' (spsc or mpmc)", optarg);
             break;
         case 's':
             if (parse_size(optarg, &slot) != 0)
@@ -89,9 +84,6 @@ int cmd_create(int argc, char **argv)
             break;
         case 'H':
             huge = 1;
-            break;
-        case 'L':
-            lossy = 1;
             break;
         case 'W':
             if (strcmp(optarg, "fenced") == 0)
@@ -122,23 +114,9 @@ int cmd_create(int argc, char **argv)
     if (huge)
         cfg.flags |= SHMRING_F_HUGEPAGES;
     cfg.flags |= wake;
-    if (lossy && kind != SHMRING_KIND_BCAST)
-        return cli_usage_err("--lossy is for broadcast rings (--kind bcast)");
-    if (kind == SHMRING_KIND_BCAST) {
-        if (capacity < SHMRING_BCAST_SLOTS_MIN || capacity > SHMRING_BCAST_SLOTS_MAX || (capacity & (capacity - 1)))
-            return cli_usage_err("bad capacity %llu: a broadcast ring has a power of two of slots, 4 to 1G",
-                                 (unsigned long long)capacity);
-        if (have_slot) {
-            if (slot < SHMRING_BCAST_SLOT_MIN || slot > SHMRING_BCAST_SLOT_MAX)
-                return cli_usage_err("bad slot size %llu: 8 to 1M bytes", (unsigned long long)slot);
-            cfg.slot_size = (uint32_t)slot;
-        }
-        if (lossy)
-            cfg.flags |= SHMRING_F_LOSSY;
-        err = shmring_bcast_create(name, &cfg);
-    } else if (kind == SHMRING_KIND_SPSC) {
+    if (kind == SHMRING_KIND_SPSC) {
         if (have_slot)
-            return cli_usage_err("--slot-size is for MPMC and broadcast rings (--kind mpmc, bcast)");
+            return cli_usage_err("--slot-size is for MPMC rings (--kind mpmc)");
         if (capacity < SHMRING_SPSC_CAPACITY_MIN || capacity > SHMRING_SPSC_CAPACITY_MAX || (capacity & (capacity - 1)))
             return cli_usage_err("bad capacity %llu: an SPSC ring holds a power of two of bytes, 256 to 1T",
                                  (unsigned long long)capacity);
@@ -418,7 +396,7 @@ static void ls_json_one(struct jw *w, struct ring_view *v)
         jw_key(w, "capacity_unit");
         jw_str(w, v->id.kind == SHMRING_KIND_SPSC ? "bytes" : "slots");
         jw_key(w, "slot_size");
-        if (v->id.kind != SHMRING_KIND_SPSC)
+        if (v->id.kind == SHMRING_KIND_MPMC)
             jw_u64(w, v->id.slot_size);
         else
             jw_null(w);

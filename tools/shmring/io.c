@@ -105,18 +105,6 @@ static int open_ring(struct ring *r, const char *name, enum shmring_role role)
     case -ENAMETOOLONG:
         cli_err("invalid ring name '%s': %s", r->shown, shmring_strerror(err));
         return EXIT_USAGE;
-    case -EPROTONOSUPPORT: {
-        /* Neither SPSC nor MPMC: say so if it is a broadcast ring (put and get do not take those). */
-        struct ring_view v;
-        int bcast = view_by_name(name, &v) == EXIT_OK && v.what == VIEW_RING && v.id.kind == SHMRING_KIND_BCAST;
-        view_close(&v);
-        if (bcast)
-            cli_err("%s: a broadcast ring: put and get take SPSC and MPMC rings only (use the C API or the "
-                    "Python binding, docs/broadcast.md)", r->shown);
-        else
-            cli_err("%s: cannot open: %s", r->shown, shmring_strerror(err));
-        break;
-    }
     default:
         cli_err("%s: cannot open: %s", r->shown, shmring_strerror(err));
         break;

@@ -87,20 +87,6 @@ static int attached(const struct ring_view *v, struct who *out, int cap)
             out[n++] = (struct who){c, 1, holder_alive(v, SHMRING_SEM_CONSUMERS, c), -1, 0, 0};
         return n;
     }
-    if (v->id.kind == SHMRING_KIND_BCAST) {
-        /* The producer's owner word, then the consumer table (check_ident: the segment holds it). */
-        const struct shmring_bcast_consumer *t =
-            (const struct shmring_bcast_consumer *)(const void *)((const uint8_t *)v->hdr + SHMRING_BCAST_TABLE_OFFSET);
-        uint64_t p = LD(v->hdr->prod.owner);
-        if (p && n < cap)
-            out[n++] = (struct who){p, 0, holder_alive(v, SHMRING_SEM_PRODUCERS, p), -1, 0, 0};
-        for (i = 0; i < SHMRING_BCAST_CONSUMERS && n < cap; i++) {
-            uint64_t o = LD(t[i].owner);
-            if (o != 0)
-                out[n++] = (struct who){o, 1, holder_alive(v, SHMRING_SEM_LIFE_ENTRIES + (int)i, o), (int)i, 0, 0};
-        }
-        return n;
-    }
     /* The table lies between the header and the slots; check_ident made sure the segment holds it. */
     if (v->seg.size < SHMRING_MPMC_DATA_OFFSET)
         return 0;
@@ -116,28 +102,6 @@ static int attached(const struct ring_view *v, struct who *out, int cap)
         n++;
     }
     return n;
-}
-
-/* BCAST: the consumer table, one line per taken entry. Alive: its life semaphore (holder_alive). */
-static void bcast_consumers_text(const struct ring_view *v, uint64_t ppos)
-{
-    const struct shmring_bcast_consumer *t =
-        (const struct shmring_bcast_consumer *)(const void *)((const uint8_t *)v->hdr + SHMRING_BCAST_TABLE_OFFSET);
-    unsigned i, n = 0;
-    for (i = 0; i < SHMRING_BCAST_CONSUMERS; i++) {
-        uint64_t o = LD(t[i].owner), act = LD(t[i].active), pos = LD(t[i].pos);
-        if (o == 0)
-            continue;
-        if (n++ == 0)
-            printf("consumers:\n");
-        printf("  entry %-3u pid %-8d %-5s %-7s position %" PRIu64 ", behind %" PRIu64 ", lost %" PRIu64
-               ", released %" PRIu64 "\n",
-               i, (int)SHMRING_OWNER_PID(o), holder_alive(v, SHMRING_SEM_LIFE_ENTRIES + (int)i, o) ? "alive" : "dead",
-               act == o ? "active" : "joining", pos, ppos - pos <= v->id.capacity ? ppos - pos : 0, LD(t[i].lost),
-               LD(t[i].released));
-    }
-    if (n == 0)
-        printf("consumers:    none\n");
 }
 
 static const char *iso_time(uint64_t ns, char *buf, size_t cap)
@@ -182,8 +146,7 @@ static void stat_text(struct ring_view *v)
     printf("key:          0x%08x\n", (unsigned)v->id.key);
     printf("segment:      shmid %d, %" PRIu64 " bytes, perms %04o, uid %u, %" PRIu64 " attached\n", v->seg.shmid,
            v->seg.size, v->seg.perms & 0777u, (unsigned)v->seg.uid, v->seg.nattch);
-    if (v->corrupt && (v->id.kind != SHMRING_KIND_SPSC && v->id.kind != SHMRING_KIND_MPMC &&
-                       v->id.kind != SHMRING_KIND_BCAST))
+    if (v->corrupt && (v->id.kind != SHMRING_KIND_SPSC && v->id.kind != SHMRING_KIND_MPMC))
         return;
     if (spsc)
         printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes\n", v->id.capacity,
@@ -192,10 +155,9 @@ static void stat_text(struct ring_view *v)
                                                                               : (uint64_t)SHMRING_SPSC_RECORD_MAX);
     else
         printf("capacity:     %" PRIu64 " slots of %u bytes\n", v->id.capacity, v->id.slot_size);
-    printf("flags:        %s%s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
+    printf("flags:        %s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
            (v->id.flags & SHMRING_HDR_ASYM_WAKE) ? "membarrier-wake" : "fence-wake",
-           v->id.kind != SHMRING_KIND_BCAST ? "" : (v->id.flags & SHMRING_HDR_LOSSY) ? " lossy" : " block",
-           (v->id.flags & ~(SHMRING_HDR_HUGEPAGES | SHMRING_HDR_ASYM_WAKE | SHMRING_HDR_LOSSY)) ? " (unknown flags)" : "");
+           (v->id.flags & ~(SHMRING_HDR_HUGEPAGES | SHMRING_HDR_ASYM_WAKE)) ? " (unknown flags)" : "");
     printf("creator:      pid %d (%s), start %" PRIu64 " ticks after boot, created %s\n", (int)v->id.creator_pid,
            proc_alive(v->id.creator_pid, v->id.creator_start) ? "alive" : "gone", v->id.creator_start,
            iso_time(v->id.created_ns, t, sizeof(t)));
@@ -204,9 +166,6 @@ static void stat_text(struct ring_view *v)
     if (spsc) {
         printf("producer:     position %" PRIu64 ", %" PRIu64 " records committed\n", ppos, LD(v->hdr->prod.count));
         printf("consumer:     position %" PRIu64 ", %" PRIu64 " records released\n", cpos, LD(v->hdr->cons.count));
-    } else if (v->id.kind == SHMRING_KIND_BCAST) {
-        printf("producer:     position %" PRIu64 " (records published since creation)\n", ppos);
-        bcast_consumers_text(v, ppos);
     } else {
         printf("producers:    position %" PRIu64 " (slots claimed since creation)\n", ppos);
         printf("consumers:    position %" PRIu64 " (slots taken since creation)\n", cpos);
@@ -226,10 +185,8 @@ static void stat_text(struct ring_view *v)
     for (i = 0; i < nw; i++) {
         printf("  pid %-8d %-8s %-5s", (int)SHMRING_OWNER_PID(who[i].owner), who[i].consumer ? "consumer" : "producer",
                who[i].alive ? "alive" : "dead");
-        if (who[i].index >= 0 && v->id.kind == SHMRING_KIND_MPMC)
+        if (who[i].index >= 0)
             printf("  entry %d, holds %u from position %" PRIu64, who[i].index, who[i].intent_n, who[i].intent_pos);
-        else if (who[i].index >= 0)
-            printf("  entry %d", who[i].index);
         putchar('\n');
     }
     printf("semaphores:   ");

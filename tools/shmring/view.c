@@ -17,7 +17,6 @@
 
 #include "cli.h"
 #include "shmring/common.h"
-#include "shmring/bcast.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
@@ -105,7 +104,7 @@ int shm_by_key(int32_t key, struct shm_entry *e)
 
 const char *kind_name(uint32_t kind)
 {
-    return kind == SHMRING_KIND_SPSC ? "spsc" : kind == SHMRING_KIND_MPMC ? "mpmc" : kind == SHMRING_KIND_BCAST ? "bcast" : "?";
+    return kind == SHMRING_KIND_SPSC ? "spsc" : kind == SHMRING_KIND_MPMC ? "mpmc" : "?";
 }
 
 static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
@@ -123,7 +122,7 @@ static void check_ident(struct ring_view *v)
 {
     const struct shmring_ident *id = &v->id;
     uint64_t segsz = v->seg.size, room;
-    if (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC && id->kind != SHMRING_KIND_BCAST) {
+    if (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC) {
         set_problem(v, "unknown ring kind in the header");
         return;
     }
@@ -137,19 +136,6 @@ static void check_ident(struct ring_view *v)
             id->capacity < SHMRING_SPSC_CAPACITY_MIN || id->capacity > SHMRING_SPSC_CAPACITY_MAX ||
             id->capacity > room)
             set_problem(v, "SPSC geometry out of range (capacity, data offset)");
-    } else if (id->kind == SHMRING_KIND_BCAST) {
-        /* The MPMC stride, as lib/bcast.c lays out its slots. */
-        uint64_t need = SHMRING_MPMC_SLOT_HDR + (uint64_t)id->slot_size, stride = SHMRING_MPMC_SLOT_HDR;
-        if (need > SHMRING_CACHELINE)
-            stride = (need + SHMRING_CACHELINE - 1) & ~(uint64_t)(SHMRING_CACHELINE - 1);
-        else
-            while (stride < need)
-                stride *= 2;
-        if (id->data_offset != SHMRING_BCAST_DATA_OFFSET || !is_pow2(id->capacity) ||
-            id->capacity < SHMRING_BCAST_SLOTS_MIN || id->capacity > SHMRING_BCAST_SLOTS_MAX ||
-            id->slot_size < SHMRING_BCAST_SLOT_MIN || id->slot_size > SHMRING_BCAST_SLOT_MAX ||
-            id->capacity * stride > room)
-            set_problem(v, "BCAST geometry out of range (slots, slot size, data offset)");
     } else {
         uint64_t need = SHMRING_MPMC_SLOT_HDR + (uint64_t)id->slot_size, stride = SHMRING_MPMC_SLOT_HDR;
         /* The library's stride: header + payload rounded to 16, 32, 64, then multiples of 64. */
@@ -296,27 +282,6 @@ const char *view_state(const struct ring_view *v)
     }
 }
 
-/* BCAST: how far the slowest registered consumer is behind the producer (0 with none). Every
- * value comes from the read-only mapping and is only compared, never used as an index. */
-static int bcast_fill(const struct ring_view *v, uint64_t *fill)
-{
-    const struct shmring_bcast_consumer *t =
-        (const struct shmring_bcast_consumer *)(const void *)((const uint8_t *)v->hdr + SHMRING_BCAST_TABLE_OFFSET);
-    uint64_t tail = shmring__load((SHMRING_ATOMIC(uint64_t) *)&v->hdr->prod.pos, acquire), worst = 0;
-    unsigned i;
-    for (i = 0; i < SHMRING_BCAST_CONSUMERS; i++) {
-        uint64_t owner = shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].owner, acquire);
-        uint64_t active = shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].active, acquire);
-        uint64_t pos = shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].pos, relaxed), d = tail - pos;
-        if (owner == 0 || active != owner)
-            continue;
-        if (d <= v->id.capacity && d > worst)
-            worst = d;
-    }
-    *fill = worst;
-    return 1;
-}
-
 int view_fill(const struct ring_view *v, uint64_t *fill)
 {
     /* The consumer's position first: it never passes the producer's, so a later producer load
@@ -328,8 +293,6 @@ int view_fill(const struct ring_view *v, uint64_t *fill)
     *fill = 0;
     if (v->what != VIEW_RING || v->corrupt)
         return 0;
-    if (v->id.kind == SHMRING_KIND_BCAST)
-        return bcast_fill(v, fill);
     if (d <= cap) {
         *fill = d;
         return 1;
