@@ -12,6 +12,9 @@
  *   foreign rm SHMID                removes it
  *   foreign pipe                    makes an anonymous ring (shmring_spsc_pipe), prints "ready",
  *                                   holds it until stdin ends, then closes both ends
+ *   foreign bcast NAME N            joins the broadcast ring NAME as a consumer, prints "ready",
+ *                                   pushes nothing; holds it until stdin ends; N producer pushes
+ *                                   are made first when N > 0 (as producer, then closed)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +24,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
+#include "shmring/bcast.h"
 #include "shmring/common.h"
 #include "shmring/layout.h"
 #include "shmring/spsc.h"
@@ -128,6 +132,26 @@ int main(int argc, char **argv)
             ;
         shmring_spsc_close(p);
         shmring_spsc_close(c);
+        return 0;
+    }
+    if (argc == 4 && strcmp(argv[1], "bcast") == 0) {
+        struct shmring_bcast *pr = NULL, *c = NULL;
+        char line[64];
+        int n = atoi(argv[3]), i, err = shmring_bcast_open(argv[2], SHMRING_CONSUMER, SHMRING_BCAST_OLDEST, &c);
+        if (err == 0 && n > 0 && (err = shmring_bcast_open(argv[2], SHMRING_PRODUCER, 0, &pr)) == 0) {
+            for (i = 0; i < n && err == 0; i++)
+                err = shmring_bcast_push(pr, "rec", 3);
+            shmring_bcast_close(pr);
+        }
+        if (err) {
+            fprintf(stderr, "foreign: bcast: %s\n", shmring_strerror(err));
+            return 1;
+        }
+        printf("ready\n");
+        fflush(stdout);
+        while (fgets(line, sizeof(line), stdin))
+            ;
+        shmring_bcast_close(c);
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "rm") == 0)

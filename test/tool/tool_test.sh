@@ -504,6 +504,52 @@ exec 3>&-
 wait_pid $pipepid
 [ "$wrc" = 0 ] || fail "foreign pipe exited $wrc"
 
+echo "== broadcast rings"
+expect 2 "--lossy is for broadcast rings" "$TOOL" create r --capacity 4K --lossy
+expect 2 "bad capacity 3" "$TOOL" create r --kind bcast --capacity 3
+expect 0 "" "$TOOL" create bc --kind bcast --capacity 16 --slot-size 100
+expect 0 "" "$TOOL" create bcl --kind bcast --capacity 8 --lossy
+expect 0 "" "$TOOL" ls
+contains "$T/out" "bcast" "ls shows the bcast kind"
+expect 0 "" "$TOOL" ls --json
+py_check "
+r = {x['name']: x for x in d}
+assert r['bc']['kind'] == 'bcast' and r['bc']['capacity'] == 16 and r['bc']['slot_size'] == 100, r['bc']
+assert r['bc']['state'] == 'ok' and r['bc']['fill'] is None and r['bc']['consumers'] == 0, r['bc']
+assert r['bcl']['slot_size'] == 64, r['bcl']
+"
+expect 0 "" "$TOOL" stat bc
+contains "$T/out" "kind:         bcast" "stat bcast kind"
+contains "$T/out" "policy:       block" "stat bcast policy"
+expect 0 "" "$TOOL" stat bcl --json
+py_check "assert d['kind'] == 'bcast' and d['policy'] == 'lossy' and d['bcast_consumers'] == [], d"
+"$FOREIGN" bcast bc 5 <"$T/fifo" >"$T/bc.out" 2>"$T/bc.err" &
+bcpid=$!
+exec 3>"$T/fifo"
+for i in $(seq 1 200); do grep -q ready "$T/bc.out" && break; sleep 0.05; done
+expect 0 "" "$TOOL" stat bc --json
+py_check "
+c = d['bcast_consumers']
+assert len(c) == 1 and c[0]['alive'] is True and c[0]['active'] is True, c
+assert c[0]['behind'] == 5 and d['producer']['pos'] == 5 and d['producer']['claim_end'] == 5, d
+"
+expect 0 "" "$TOOL" stat bc
+contains "$T/out" "alive active  position 0, behind by 5" "stat lists the bcast consumer"
+expect 0 "" "$TOOL" ls --json
+py_check "
+b = [x for x in d if x['name'] == 'bc'][0]
+assert b['fill'] == 5 and b['consumers'] == 1, b
+"
+expect 0 "" "$TOOL" watch bc --interval 0.05 --count 2
+expect 1 "bc: a broadcast (bcast) ring" "$TOOL" put bc </dev/null
+expect 1 "bc: a broadcast (bcast) ring" "$TOOL" get bc
+exec 3>&-
+wait_pid $bcpid
+[ "$wrc" = 0 ] || fail "foreign bcast exited $wrc: $(cat "$T/bc.err")"
+expect 0 "" "$TOOL" rm bc bcl
+expect 0 "" "$TOOL" ls --json
+py_check "assert d == [], d"
+
 echo "== watch"
 expect 0 "" "$TOOL" create w --capacity 4K
 expect 0 "" "$TOOL" watch w --interval 0.05 --count 3

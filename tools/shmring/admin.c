@@ -18,17 +18,20 @@
 /* create */
 
 static const char create_help[] =
-    "Usage: shmring create NAME --capacity N [--kind spsc|mpmc] [--slot-size S] [--mode MODE] [--huge]\n"
-    "                      [--wake fenced|membarrier]\n"
+    "Usage: shmring create NAME --capacity N [--kind spsc|mpmc|bcast] [--slot-size S] [--lossy]\n"
+    "                      [--mode MODE] [--huge] [--wake fenced|membarrier]\n"
     "\n"
     "Creates the ring NAME (a shared-memory segment, a semaphore set and a message queue on the\n"
     "name's System V key) and exits. The ring stays until 'shmring rm NAME'.\n"
     "\n"
     "  -c, --capacity N    SPSC: bytes of the data area, a power of two from 256 to 1T;\n"
-    "                      MPMC: number of slots, a power of two from 4 to 1G\n"
+    "                      MPMC, BCAST: number of slots, a power of two from 4 to 1G\n"
     "  -k, --kind KIND     spsc (default: one producer, one consumer, records of any length up to\n"
-    "                      capacity - 16) or mpmc (many producers and consumers, fixed-size slots)\n"
-    "  -s, --slot-size S   MPMC: payload bytes per slot, 8 to 1M (default 64)\n"
+    "                      capacity - 16), mpmc (many producers and consumers, fixed-size slots)\n"
+    "                      or bcast (one producer, many consumers that each see every record)\n"
+    "  -s, --slot-size S   MPMC, BCAST: payload bytes per slot, 8 to 1M (default 64)\n"
+    "      --lossy         BCAST: the producer never waits for slow consumers; a consumer it laps\n"
+    "                      loses records (default: the producer waits for the slowest consumer)\n"
     "  -m, --mode MODE     permission bits in octal (default 0600; the creator keeps rw)\n"
     "      --huge          back the segment with huge pages (needs vm.nr_hugepages)\n"
     "      --wake PROTOCOL fenced (a fence per publish; any process can use the ring) or membarrier\n"
@@ -45,7 +48,7 @@ int cmd_create(int argc, char **argv)
         {"capacity", required_argument, NULL, 'c'}, {"kind", required_argument, NULL, 'k'},
         {"slot-size", required_argument, NULL, 's'}, {"mode", required_argument, NULL, 'm'},
         {"huge", no_argument, NULL, 'H'},           {"help", no_argument, NULL, 'h'},
-        {"wake", required_argument, NULL, 'W'},
+        {"wake", required_argument, NULL, 'W'},     {"lossy", no_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     struct shmring_config cfg;
@@ -53,7 +56,7 @@ int cmd_create(int argc, char **argv)
     const char *name;
     uint64_t capacity = 0, slot = 0;
     uint32_t mode = SHMRING_DEFAULT_MODE;
-    int kind = SHMRING_KIND_SPSC, huge = 0, have_cap = 0, have_slot = 0, c, err;
+    int kind = SHMRING_KIND_SPSC, huge = 0, lossy = 0, have_cap = 0, have_slot = 0, c, err;
     uint32_t wake = 0;
     int64_t key;
 
@@ -70,8 +73,10 @@ int cmd_create(int argc, char **argv)
                 kind = SHMRING_KIND_SPSC;
             else if (strcmp(optarg, "mpmc") == 0)
                 kind = SHMRING_KIND_MPMC;
+            else if (strcmp(optarg, "bcast") == 0)
+                kind = SHMRING_KIND_BCAST;
             else
-                return cli_usage_err("bad kind '%s' (spsc or mpmc)", optarg);
+                return cli_usage_err("bad kind '%s' (spsc, mpmc or bcast)", optarg);
             break;
         case 's':
             if (parse_size(optarg, &slot) != 0)
@@ -84,6 +89,9 @@ int cmd_create(int argc, char **argv)
             break;
         case 'H':
             huge = 1;
+            break;
+        case 'L':
+            lossy = 1;
             break;
         case 'W':
             if (strcmp(optarg, "fenced") == 0)
@@ -114,13 +122,28 @@ int cmd_create(int argc, char **argv)
     if (huge)
         cfg.flags |= SHMRING_F_HUGEPAGES;
     cfg.flags |= wake;
+    if (lossy && kind != SHMRING_KIND_BCAST)
+        return cli_usage_err("--lossy is for broadcast rings (--kind bcast)");
+    if (lossy)
+        cfg.flags |= SHMRING_F_LOSSY;
     if (kind == SHMRING_KIND_SPSC) {
         if (have_slot)
-            return cli_usage_err("--slot-size is for MPMC rings (--kind mpmc)");
+            return cli_usage_err("--slot-size is for MPMC and BCAST rings (--kind mpmc, --kind bcast)");
         if (capacity < SHMRING_SPSC_CAPACITY_MIN || capacity > SHMRING_SPSC_CAPACITY_MAX || (capacity & (capacity - 1)))
             return cli_usage_err("bad capacity %llu: an SPSC ring holds a power of two of bytes, 256 to 1T",
                                  (unsigned long long)capacity);
         err = shmring_spsc_create(name, &cfg);
+    } else if (kind == SHMRING_KIND_BCAST) {
+        if (capacity < SHMRING_BCAST_SLOTS_MIN || capacity > SHMRING_BCAST_SLOTS_MAX || (capacity & (capacity - 1)))
+            return cli_usage_err("bad capacity %llu: a BCAST ring has a power of two of slots, 4 to 1G",
+                                 (unsigned long long)capacity);
+        cfg.slot_size = 64;
+        if (have_slot) {
+            if (slot < SHMRING_BCAST_SLOT_MIN || slot > SHMRING_BCAST_SLOT_MAX)
+                return cli_usage_err("bad slot size %llu: 8 to 1M bytes", (unsigned long long)slot);
+            cfg.slot_size = (uint32_t)slot;
+        }
+        err = shmring_bcast_create(name, &cfg);
     } else {
         if (capacity < SHMRING_MPMC_SLOTS_MIN || capacity > SHMRING_MPMC_SLOTS_MAX || (capacity & (capacity - 1)))
             return cli_usage_err("bad capacity %llu: an MPMC ring has a power of two of slots, 4 to 1G",
@@ -323,12 +346,14 @@ static const char ls_help[] =
     "\n"
     "Columns:\n"
     "  NAME      the ring's name ((anonymous) for shmring_spsc_pipe rings; odd bytes as \\xNN)\n"
-    "  KIND      spsc or mpmc\n"
+    "  KIND      spsc, mpmc or bcast\n"
     "  KEY       System V key (as ipcs shows it), SHMID the segment's id\n"
-    "  CAPACITY  SPSC: bytes of the data area; MPMC: number of slots\n"
-    "  SLOT      MPMC: payload bytes per slot\n"
+    "  CAPACITY  SPSC: bytes of the data area; MPMC, BCAST: number of slots\n"
+    "  SLOT      MPMC, BCAST: payload bytes per slot\n"
     "  FILL      SPSC: bytes committed and not yet released (record headers included);\n"
-    "            MPMC: slots claimed by producers and not yet taken; USE% of the capacity\n"
+    "            MPMC: slots claimed by producers and not yet taken; BCAST: records published\n"
+    "            and not yet released by the slowest active consumer ('-' with no consumer);\n"
+    "            USE% of the capacity\n"
     "  PROD CONS attached producers and consumers (presence semaphores)\n"
     "  SLEEP     producers/consumers asleep on the ring's semaphores\n"
     "  STATE     ok, corrupt (broken invariants: the ring refuses service), removed (rm ran,\n"
@@ -396,7 +421,7 @@ static void ls_json_one(struct jw *w, struct ring_view *v)
         jw_key(w, "capacity_unit");
         jw_str(w, v->id.kind == SHMRING_KIND_SPSC ? "bytes" : "slots");
         jw_key(w, "slot_size");
-        if (v->id.kind == SHMRING_KIND_MPMC)
+        if (v->id.kind != SHMRING_KIND_SPSC)
             jw_u64(w, v->id.slot_size);
         else
             jw_null(w);
@@ -560,11 +585,11 @@ int cmd_ls(int argc, char **argv)
         }
         view_close(&v);
     }
-    printf("%-*s %-4s %-10s %6s %8s %5s %6s %4s %4s %4s %5s %s\n", wname, "NAME", "KIND", "KEY", "SHMID", "CAPACITY",
+    printf("%-*s %-5s %-10s %6s %8s %5s %6s %4s %4s %4s %5s %s\n", wname, "NAME", "KIND", "KEY", "SHMID", "CAPACITY",
            "SLOT", "FILL", "USE%", "PROD", "CONS", "SLEEP", "STATE");
     for (i = 0; i < nrows; i++) {
         struct ls_row *r = &rows[i];
-        printf("%-*s %-4s %-10s %6s %8s %5s %6s %4s %4s %4s %5s %s\n", wname, r->name, r->kind, r->key, r->shmid,
+        printf("%-*s %-5s %-10s %6s %8s %5s %6s %4s %4s %4s %5s %s\n", wname, r->name, r->kind, r->key, r->shmid,
                r->cap, r->slot, r->fill, r->use, r->prod, r->cons, r->sleep, r->state);
     }
     free(rows);

@@ -158,6 +158,11 @@ const char *kind_name(uint32_t kind);
  * producer's last mirror store, counts as 0); returns 0 when they are not (*fill = 0). */
 int view_fill(const struct ring_view *v, uint64_t *fill);
 
+/* BCAST: the consumer table and the ring's ctl line in the read-only mapping, or NULL if v is not a
+ * sound BCAST ring (checked geometry). */
+const struct shmring_bcast_consumer *view_bcast_table(const struct ring_view *v);
+const struct shmring_bcast_ctl *view_bcast_ctl(const struct ring_view *v);
+
 /* Looks up a ring by name for stat/watch: fills v (attached) and returns EXIT_OK, or prints the
  * message (no such ring, not ours, ...) and returns EXIT_FAIL / EXIT_USAGE (bad name). */
 int view_by_name(const char *name, struct ring_view *v);

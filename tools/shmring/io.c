@@ -90,6 +90,15 @@ static int open_ring(struct ring *r, const char *name, enum shmring_role role)
         peer_watch_init(r, name);
         return EXIT_OK;
     }
+    if (err == -EPROTONOSUPPORT) {
+        struct ring_view v;
+        int bcast = view_by_name(name, &v) == EXIT_OK && v.what == VIEW_RING && v.id.kind == SHMRING_KIND_BCAST;
+        view_close(&v);
+        if (bcast) {
+            cli_err("%s: a broadcast (bcast) ring: put/get do not support broadcast rings yet", r->shown);
+            return EXIT_FAIL;
+        }
+    }
     switch (err) {
     case -ENOENT:
         cli_err("%s: no such ring", r->shown);

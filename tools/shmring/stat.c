@@ -87,8 +87,15 @@ static int attached(const struct ring_view *v, struct who *out, int cap)
             out[n++] = (struct who){c, 1, holder_alive(v, SHMRING_SEM_CONSUMERS, c), -1, 0, 0};
         return n;
     }
+    if (v->id.kind == SHMRING_KIND_BCAST) {
+        /* The producer's owner word; the consumers are in the consumer table (bcast_entries). */
+        uint64_t p = LD(v->hdr->prod.owner);
+        if (p && n < cap)
+            out[n++] = (struct who){p, 0, holder_alive(v, SHMRING_SEM_PRODUCERS, p), -1, 0, 0};
+        return n;
+    }
     /* The table lies between the header and the slots; check_ident made sure the segment holds it. */
-    if (v->seg.size < SHMRING_MPMC_DATA_OFFSET)
+    if (v->id.kind != SHMRING_KIND_MPMC || v->seg.size < SHMRING_MPMC_DATA_OFFSET)
         return 0;
     for (i = 0; i < SHMRING_MPMC_PARTICIPANTS && n < cap; i++) {
         const struct shmring_participant *t =
@@ -99,6 +106,46 @@ static int attached(const struct ring_view *v, struct who *out, int cap)
         out[n] = (struct who){o, (o & SHMRING_OWNER_CONSUMER) != 0,
                               holder_alive(v, SHMRING_SEM_LIFE_ENTRIES + (int)i, o), (int)i, LD(t->intent_pos),
                               LD32(t->intent_n)};
+        n++;
+    }
+    return n;
+}
+
+/* One taken entry of a BCAST ring's consumer table, read once through atomic loads. */
+struct bcast_entry {
+    unsigned index;
+    uint64_t owner;
+    int alive, active;
+    uint64_t pos, behind, lost, released;
+    int behind_ok; /* behind makes sense (within a lap of the producer) */
+};
+
+/* The taken entries of the consumer table (at most SHMRING_BCAST_CONSUMERS). */
+static int bcast_entries(const struct ring_view *v, struct bcast_entry *out)
+{
+    const struct shmring_bcast_consumer *t = view_bcast_table(v);
+    uint64_t prod;
+    unsigned i;
+    int n = 0;
+    if (t == NULL)
+        return 0;
+    prod = shmring__load((SHMRING_ATOMIC(uint64_t) *)&v->hdr->prod.pos, acquire);
+    for (i = 0; i < SHMRING_BCAST_CONSUMERS; i++) {
+        uint64_t o = shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].owner, acquire), act, d;
+        if (o == 0)
+            continue;
+        act = LD(t[i].active);
+        out[n].index = i;
+        out[n].owner = o;
+        out[n].alive = holder_alive(v, SHMRING_SEM_LIFE_ENTRIES + (int)i, o);
+        out[n].active = act != 0 && act == o;
+        out[n].pos = LD(t[i].pos);
+        out[n].lost = LD(t[i].lost);
+        out[n].released = LD(t[i].released);
+        d = prod - out[n].pos;
+        out[n].behind_ok = out[n].active && (d <= v->id.capacity || (v->id.flags & SHMRING_HDR_LOSSY)) &&
+                           (int64_t)d >= -(int64_t)v->id.capacity;
+        out[n].behind = (int64_t)d < 0 ? 0 : d;
         n++;
     }
     return n;
@@ -122,7 +169,9 @@ static const char stat_help[] =
     "\n"
     "Shows one ring: geometry, the producer's and consumer's positions and counts, fill, every\n"
     "counter in the header, the attached processes (SPSC: the holder of each side; MPMC: the\n"
-    "participant table, with role and liveness), the creator, the semaphores' values, and the\n"
+    "participant table, with role and liveness; BCAST: the producer, the policy and the consumer\n"
+    "table: entry, pid, alive/dead, active/joining, position, behind by, lost, released), the\n"
+    "creator, the semaphores' values, and the\n"
     "control queue (messages pending, bytes, limit; the subscriber table; events sent, dropped,\n"
     "peer deaths). Reads the ring through a read-only attachment.\n"
     "\n"
@@ -137,7 +186,8 @@ static void stat_text(struct ring_view *v)
     struct who who[SHMRING_MPMC_PARTICIPANTS];
     char shown[4 * SHMRING_NAME_MAX + 8], t[64], h[32];
     uint64_t fill, ppos, cpos;
-    int spsc = v->id.kind == SHMRING_KIND_SPSC, nw, i, nsub = 0;
+    struct bcast_entry be[SHMRING_BCAST_CONSUMERS];
+    int spsc = v->id.kind == SHMRING_KIND_SPSC, bcast = v->id.kind == SHMRING_KIND_BCAST, nw, i, nsub = 0, nb;
     unsigned s;
 
     printf("name:         %s\n", v->anon ? "(anonymous)" : name_for_text(v->name, shown, sizeof(shown)));
@@ -146,7 +196,8 @@ static void stat_text(struct ring_view *v)
     printf("key:          0x%08x\n", (unsigned)v->id.key);
     printf("segment:      shmid %d, %" PRIu64 " bytes, perms %04o, uid %u, %" PRIu64 " attached\n", v->seg.shmid,
            v->seg.size, v->seg.perms & 0777u, (unsigned)v->seg.uid, v->seg.nattch);
-    if (v->corrupt && (v->id.kind != SHMRING_KIND_SPSC && v->id.kind != SHMRING_KIND_MPMC))
+    if (v->corrupt && (v->id.kind != SHMRING_KIND_SPSC && v->id.kind != SHMRING_KIND_MPMC &&
+                       v->id.kind != SHMRING_KIND_BCAST))
         return;
     if (spsc)
         printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes\n", v->id.capacity,
@@ -155,9 +206,15 @@ static void stat_text(struct ring_view *v)
                                                                               : (uint64_t)SHMRING_SPSC_RECORD_MAX);
     else
         printf("capacity:     %" PRIu64 " slots of %u bytes\n", v->id.capacity, v->id.slot_size);
-    printf("flags:        %s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
+    printf("flags:        %s%s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
            (v->id.flags & SHMRING_HDR_ASYM_WAKE) ? "membarrier-wake" : "fence-wake",
-           (v->id.flags & ~(SHMRING_HDR_HUGEPAGES | SHMRING_HDR_ASYM_WAKE)) ? " (unknown flags)" : "");
+           (v->id.flags & SHMRING_HDR_LOSSY) ? " lossy" : "",
+           (v->id.flags & ~(SHMRING_HDR_HUGEPAGES | SHMRING_HDR_ASYM_WAKE | SHMRING_HDR_LOSSY)) ? " (unknown flags)"
+                                                                                              : "");
+    if (bcast)
+        printf("policy:       %s\n", (v->id.flags & SHMRING_HDR_LOSSY)
+                                         ? "lossy (the producer never waits; lapped consumers lose records)"
+                                         : "block (the producer waits for the slowest consumer)");
     printf("creator:      pid %d (%s), start %" PRIu64 " ticks after boot, created %s\n", (int)v->id.creator_pid,
            proc_alive(v->id.creator_pid, v->id.creator_start) ? "alive" : "gone", v->id.creator_start,
            iso_time(v->id.created_ns, t, sizeof(t)));
@@ -166,13 +223,19 @@ static void stat_text(struct ring_view *v)
     if (spsc) {
         printf("producer:     position %" PRIu64 ", %" PRIu64 " records committed\n", ppos, LD(v->hdr->prod.count));
         printf("consumer:     position %" PRIu64 ", %" PRIu64 " records released\n", cpos, LD(v->hdr->cons.count));
+    } else if (bcast) {
+        const struct shmring_bcast_ctl *ctl = view_bcast_ctl(v);
+        printf("producer:     position %" PRIu64 ", claim end %" PRIu64 ", %" PRIu64 " records published\n", ppos,
+               ctl ? LD(ctl->claim_end) : 0, LD(v->hdr->prod.count));
     } else {
         printf("producers:    position %" PRIu64 " (slots claimed since creation)\n", ppos);
         printf("consumers:    position %" PRIu64 " (slots taken since creation)\n", cpos);
     }
     if (view_fill(v, &fill))
-        printf("fill:         %" PRIu64 " %s (%.1f%%)\n", fill, spsc ? "bytes" : "slots",
-               100.0 * (double)fill / (double)v->id.capacity);
+        printf("fill:         %" PRIu64 " %s (%.1f%%)%s\n", fill, spsc ? "bytes" : "slots",
+               100.0 * (double)fill / (double)v->id.capacity, bcast ? " behind the slowest consumer" : "");
+    else if (bcast)
+        printf("fill:         - (no active consumer)\n");
     else
         printf("fill:         unknown (positions inconsistent)\n");
     printf("sleeping:     %u producers, %u consumers\n", LD32(v->hdr->wait.producer_sleeping),
@@ -188,6 +251,20 @@ static void stat_text(struct ring_view *v)
         if (who[i].index >= 0)
             printf("  entry %d, holds %u from position %" PRIu64, who[i].index, who[i].intent_n, who[i].intent_pos);
         putchar('\n');
+    }
+    if (bcast) {
+        nb = bcast_entries(v, be);
+        printf("consumers:    %s\n", nb ? "" : "none");
+        for (i = 0; i < nb; i++) {
+            printf("  entry %-3u pid %-8d %-5s %-7s position %" PRIu64, be[i].index,
+                   (int)SHMRING_OWNER_PID(be[i].owner), be[i].alive ? "alive" : "dead",
+                   be[i].active ? "active" : "joining", be[i].pos);
+            if (be[i].behind_ok)
+                printf(", behind by %" PRIu64, be[i].behind);
+            else
+                printf(", behind by -");
+            printf(", lost %" PRIu64 ", released %" PRIu64 "\n", be[i].lost, be[i].released);
+        }
     }
     printf("semaphores:   ");
     if (v->sem_ok) {
@@ -231,7 +308,8 @@ static void stat_json(struct ring_view *v)
     struct jw w;
     char t[64];
     uint64_t fill;
-    int spsc = v->id.kind == SHMRING_KIND_SPSC, nw, i, ok;
+    struct bcast_entry be[SHMRING_BCAST_CONSUMERS];
+    int spsc = v->id.kind == SHMRING_KIND_SPSC, bcast = v->id.kind == SHMRING_KIND_BCAST, nw, i, ok, nb;
     unsigned s;
     memset(&w, 0, sizeof(w));
     w.f = stdout;
@@ -272,6 +350,11 @@ static void stat_json(struct ring_view *v)
         jw_u64(&w, v->id.slot_size);
     jw_key(&w, "flags");
     jw_u64(&w, v->id.flags);
+    jw_key(&w, "policy");
+    if (bcast)
+        jw_str(&w, (v->id.flags & SHMRING_HDR_LOSSY) ? "lossy" : "block");
+    else
+        jw_null(&w);
     jw_key(&w, "creator");
     jw_open(&w, '{');
     jw_key(&w, "pid");
@@ -290,10 +373,18 @@ static void stat_json(struct ring_view *v)
     jw_key(&w, "pos");
     jw_u64(&w, LD(v->hdr->prod.pos));
     jw_key(&w, "count");
-    if (spsc)
+    if (spsc || bcast)
         jw_u64(&w, LD(v->hdr->prod.count));
     else
         jw_null(&w);
+    if (bcast) {
+        const struct shmring_bcast_ctl *ctl = view_bcast_ctl(v);
+        jw_key(&w, "claim_end");
+        if (ctl)
+            jw_u64(&w, LD(ctl->claim_end));
+        else
+            jw_null(&w);
+    }
     jw_close(&w, '}');
     jw_key(&w, "consumer");
     jw_open(&w, '{');
@@ -342,6 +433,35 @@ static void stat_json(struct ring_view *v)
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
+    if (bcast) {
+        nb = bcast_entries(v, be);
+        jw_key(&w, "bcast_consumers");
+        jw_open(&w, '[');
+        for (i = 0; i < nb; i++) {
+            jw_open(&w, '{');
+            jw_key(&w, "entry");
+            jw_u64(&w, be[i].index);
+            jw_key(&w, "pid");
+            jw_i64(&w, SHMRING_OWNER_PID(be[i].owner));
+            jw_key(&w, "alive");
+            jw_bool(&w, be[i].alive);
+            jw_key(&w, "active");
+            jw_bool(&w, be[i].active);
+            jw_key(&w, "pos");
+            jw_u64(&w, be[i].pos);
+            jw_key(&w, "behind");
+            if (be[i].behind_ok)
+                jw_u64(&w, be[i].behind);
+            else
+                jw_null(&w);
+            jw_key(&w, "lost");
+            jw_u64(&w, be[i].lost);
+            jw_key(&w, "released");
+            jw_u64(&w, be[i].released);
+            jw_close(&w, '}');
+        }
+        jw_close(&w, ']');
+    }
     jw_key(&w, "semaphores");
     if (v->sem_ok) {
         jw_open(&w, '{');
@@ -481,6 +601,16 @@ static void take_sample(const struct ring_view *v, struct sample *s)
     if (v->id.kind == SHMRING_KIND_SPSC) {
         s->in = LD(h->prod.count);
         s->out = LD(h->cons.count);
+    } else if (v->id.kind == SHMRING_KIND_BCAST) {
+        /* Records published; out: records released by all consumers together (table, untrusted:
+         * a sum that goes back shows as '-'). */
+        const struct shmring_bcast_consumer *t = view_bcast_table(v);
+        unsigned i;
+        s->in = LD(h->prod.count);
+        s->out = 0;
+        for (i = 0; t && i < SHMRING_BCAST_CONSUMERS; i++)
+            if (LD(t[i].owner) != 0)
+                s->out += LD(t[i].released);
     } else {
         s->in = LD(h->prod.pos);
         s->out = LD(h->cons.pos);

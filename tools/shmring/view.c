@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "shmring/common.h"
+#include "shmring/bcast.h"
 #include "shmring/mpmc.h"
 #include "shmring/spsc.h"
 
@@ -104,7 +105,10 @@ int shm_by_key(int32_t key, struct shm_entry *e)
 
 const char *kind_name(uint32_t kind)
 {
-    return kind == SHMRING_KIND_SPSC ? "spsc" : kind == SHMRING_KIND_MPMC ? "mpmc" : "?";
+    return kind == SHMRING_KIND_SPSC    ? "spsc"
+           : kind == SHMRING_KIND_MPMC  ? "mpmc"
+           : kind == SHMRING_KIND_BCAST ? "bcast"
+                                        : "?";
 }
 
 static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
@@ -122,7 +126,7 @@ static void check_ident(struct ring_view *v)
 {
     const struct shmring_ident *id = &v->id;
     uint64_t segsz = v->seg.size, room;
-    if (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC) {
+    if (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC && id->kind != SHMRING_KIND_BCAST) {
         set_problem(v, "unknown ring kind in the header");
         return;
     }
@@ -144,7 +148,14 @@ static void check_ident(struct ring_view *v)
         else
             while (stride < need)
                 stride *= 2;
-        if (id->data_offset != SHMRING_MPMC_DATA_OFFSET || !is_pow2(id->capacity) ||
+        if (id->kind == SHMRING_KIND_BCAST) {
+            /* As lib/segment.c validate_ident (and shmring_bcast_create) check it. */
+            if (id->data_offset != SHMRING_BCAST_DATA_OFFSET || !is_pow2(id->capacity) ||
+                id->capacity < SHMRING_BCAST_SLOTS_MIN || id->capacity > SHMRING_BCAST_SLOTS_MAX ||
+                id->slot_size < SHMRING_BCAST_SLOT_MIN || id->slot_size > SHMRING_BCAST_SLOT_MAX ||
+                id->capacity * stride > room)
+                set_problem(v, "BCAST geometry out of range (slots, slot size, data offset)");
+        } else if (id->data_offset != SHMRING_MPMC_DATA_OFFSET || !is_pow2(id->capacity) ||
             id->capacity < SHMRING_MPMC_SLOTS_MIN || id->capacity > SHMRING_MPMC_SLOTS_MAX ||
             id->slot_size < SHMRING_MPMC_SLOT_MIN || id->slot_size > SHMRING_MPMC_SLOT_MAX ||
             id->capacity * stride > room)
@@ -282,8 +293,60 @@ const char *view_state(const struct ring_view *v)
     }
 }
 
+const struct shmring_bcast_consumer *view_bcast_table(const struct ring_view *v)
+{
+    /* check_ident made sure the data area (after the table and the ctl line) lies in the segment. */
+    if (v->what != VIEW_RING || v->corrupt || v->id.kind != SHMRING_KIND_BCAST ||
+        v->seg.size < SHMRING_BCAST_DATA_OFFSET)
+        return NULL;
+    return (const struct shmring_bcast_consumer *)(const void *)((const uint8_t *)v->hdr +
+                                                                 SHMRING_BCAST_TABLE_OFFSET);
+}
+
+const struct shmring_bcast_ctl *view_bcast_ctl(const struct ring_view *v)
+{
+    if (view_bcast_table(v) == NULL)
+        return NULL;
+    return (const struct shmring_bcast_ctl *)(const void *)((const uint8_t *)v->hdr + SHMRING_BCAST_CTL_OFFSET);
+}
+
+/* BCAST: producer position minus the slowest active consumer's; 0 (unknown) with no consumer or
+ * positions that make no sense. Every value is untrusted: a consumer more than a lap behind or
+ * ahead of the producer is skipped (a joiner's provisional position, or garbage). */
+static int bcast_fill(const struct ring_view *v, uint64_t *fill)
+{
+    const struct shmring_bcast_consumer *t = view_bcast_table(v);
+    uint64_t cap = v->id.capacity, worst = 0, prod;
+    unsigned i;
+    int any = 0;
+    *fill = 0;
+    if (t == NULL)
+        return 0;
+    prod = shmring__load((SHMRING_ATOMIC(uint64_t) *)&v->hdr->prod.pos, acquire);
+    for (i = 0; i < SHMRING_BCAST_CONSUMERS; i++) {
+        uint64_t act = shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].active, acquire), d;
+        if (act == 0 || shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].owner, relaxed) != act)
+            continue;
+        d = prod - shmring__load((SHMRING_ATOMIC(uint64_t) *)&t[i].pos, relaxed);
+        if ((int64_t)d < 0)
+            d = 0; /* released just past our load of prod.pos */
+        if (d > cap && !(v->id.flags & SHMRING_HDR_LOSSY))
+            continue;
+        if (d > cap)
+            d = cap; /* LOSSY: lapped; what it can still read is at most a ring */
+        if (!any || d > worst)
+            worst = d;
+        any = 1;
+    }
+    *fill = worst;
+    return any;
+}
+
 int view_fill(const struct ring_view *v, uint64_t *fill)
 {
+    if (v->id.kind == SHMRING_KIND_BCAST)
+        return bcast_fill(v, fill);
+    {
     /* The consumer's position first: it never passes the producer's, so a later producer load
      * can only be further on. Acquire orders the second load after the first (both are plain
      * mirror stores for the tools; the exact edge does not matter, only the load order). */
@@ -302,6 +365,7 @@ int view_fill(const struct ring_view *v, uint64_t *fill)
     if (head - tail <= cap)
         return 1;
     return 0;
+    }
 }
 
 int view_by_name(const char *name, struct ring_view *v)
