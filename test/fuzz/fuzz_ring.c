@@ -76,7 +76,12 @@ int __wrap_shmdt(const void *addr)
     int i, rc = __real_shmdt(addr);
     for (i = 0; i < MAX_MAPS; i++)
         if (maps[i].base != NULL && maps[i].base + page == (const uint8_t *)addr) {
-            munmap(maps[i].base, maps[i].len); /* the guards (the segment is gone already) */
+            /* The two guard pages only. Not the whole reservation: the segment's range is a hole
+             * since shmdt, and another thread (liburcu's call_rcu worker, the sanitizer's
+             * allocator) may have mapped something there meanwhile, which munmap would pull from
+             * under it (found by the fuzzer: a SEGV on a write in thread T2). */
+            munmap(maps[i].base, page);
+            munmap(maps[i].base + maps[i].len - page, page);
             maps[i].base = NULL;
         }
     return rc;
