@@ -74,10 +74,8 @@ int shmring__life_read(int semid, unsigned short vals[SHMRING_NSEMS]);
 int shmring__check_name(const char *name);            /* 0, -EINVAL, -ENAMETOOLONG */
 key_t shmring__key(const char *name);                 /* name already checked */
 int64_t shmring__now_ns(void);                        /* CLOCK_MONOTONIC */
-/* Start time of a process in clock ticks after boot (field 22 of /proc/PID/stat), 0 if unknown,
- * SHMRING__START_DEAD for a zombie. */
-uint64_t shmring__proc_start(pid_t pid);
-#define SHMRING__START_DEAD UINT64_MAX
+/* This process's start time in clock ticks after boot (field 22 of /proc/self/stat), 0 if unknown. */
+uint64_t shmring__self_start(void);
 /* This process's owner word for `role` (layout.h): who holds an entry, for the tools and the
  * events. Whether that holder is alive is never judged from it (lib/life.c). */
 uint64_t shmring__self_owner(int role);

@@ -251,7 +251,7 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     hdr->ident.data_offset = data_offset;
     hdr->ident.segment_size = size;
     hdr->ident.creator_pid = (int32_t)getpid();
-    hdr->ident.creator_start = shmring__proc_start(getpid());
+    hdr->ident.creator_start = shmring__self_start();
     hdr->ident.mode = mode;
     {
         struct timespec ts;

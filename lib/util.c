@@ -61,17 +61,16 @@ int64_t shmring__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Field 22 of /proc/PID/stat: the start time in clock ticks after boot. Together with the pid it
- * names a process even after the pid is reused. */
-uint64_t shmring__proc_start(pid_t pid)
+/* Field 22 of /proc/self/stat: this process's start time in clock ticks after boot. Together with
+ * the pid it names the process for the tools even after the pid is reused. */
+uint64_t shmring__self_start(void)
 {
-    char path[64], buf[1024];
+    char buf[1024];
     ssize_t n;
     int fd, field;
     char *p;
     unsigned long long start;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     n = read(fd, buf, sizeof(buf) - 1);
@@ -83,8 +82,6 @@ uint64_t shmring__proc_start(pid_t pid)
     if (p == NULL)
         return 0;
     p++; /* the space before field 3 */
-    if (p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X'))
-        return SHMRING__START_DEAD; /* a zombie: dead, only not yet reaped */
     for (field = 3; field < 22 && p; field++)
         p = strchr(p + 1, ' ');
     if (p == NULL || sscanf(p, " %llu", &start) != 1)
@@ -94,6 +91,5 @@ uint64_t shmring__proc_start(pid_t pid)
 
 uint64_t shmring__self_owner(int role)
 {
-    pid_t pid = getpid();
-    return shmring__owner_word(pid, shmring__proc_start(pid), role == SHMRING_CONSUMER);
+    return shmring__owner_word(getpid(), shmring__self_start(), role == SHMRING_CONSUMER);
 }

@@ -236,6 +236,13 @@ def name_key(name):
     return _check(_lib.shmring_name_key(_name(name)), "name_key %r" % name)
 
 
+def _segment_view(buf, n):
+    """A read-only memoryview of the n.value bytes at buf in the segment (zero copy)."""
+    if n.value == 0:
+        return memoryview(b"")
+    return memoryview((ctypes.c_char * n.value).from_address(buf.value)).cast("B").toreadonly()
+
+
 class Record:
     """A record peeked in place: .data is a read-only memoryview into the shared segment, valid
     until release() (or the end of the with block), which frees it (and every record peeked
@@ -346,11 +353,7 @@ class Spsc(_Handle):
         if rc in (-_errno.EAGAIN, -_errno.ETIMEDOUT):
             return None
         _check(rc, "peek at %r" % self.name)
-        if n.value == 0:
-            view = memoryview(b"")
-        else:
-            view = memoryview((ctypes.c_char * n.value).from_address(buf.value)).cast("B").toreadonly()
-        return Record(self, view)
+        return Record(self, _segment_view(buf, n))
 
     def reserve(self, size, timeout=None):
         """Zero copy for the producer: a writable memoryview of `size` bytes in the segment, or None
@@ -456,11 +459,7 @@ class Bcast(_Handle):
         if rc in (-_errno.EAGAIN, -_errno.ETIMEDOUT):
             return None
         _check(rc, "peek at %r" % self.name)
-        if n.value == 0:
-            view = memoryview(b"")
-        else:
-            view = memoryview((ctypes.c_char * n.value).from_address(buf.value)).cast("B").toreadonly()
-        return Record(self, view)
+        return Record(self, _segment_view(buf, n))
 
     def valid(self):
         """After reading peeked records: True if they were intact (always, on a BLOCK ring);

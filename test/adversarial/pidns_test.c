@@ -147,6 +147,18 @@ static void fill(uint8_t *buf, uint8_t seed)
         buf[i] = (uint8_t)(seed + i);
 }
 
+/* The MPMC ring of a case: 8 slots of 64 bytes. */
+static const char *make_ring(const char *tag)
+{
+    struct shmring_config cfg;
+    const char *name = testutil_name(tag);
+    shmring_config_init(&cfg);
+    cfg.capacity = 8;
+    cfg.slot_size = 64;
+    adv_assert_rc(shmring_mpmc_create(name, &cfg), 0, "create");
+    return name;
+}
+
 /* --- an outside producer holds a claim; the consumer inside waits ------------------------------ */
 
 static int inner_consumer(void *arg)
@@ -180,17 +192,12 @@ static int inner_consumer(void *arg)
 
 Test(pidns, live_holder_outside_is_not_dead_inside, .init = setup, .fini = teardown, .timeout = 60)
 {
-    struct shmring_config cfg;
     struct shmring_mpmc *p;
     struct shmring_mpmc_span sp;
     uint32_t len = 64;
     pid_t child;
     int st;
-    S.name = testutil_name("pidns_a");
-    shmring_config_init(&cfg);
-    cfg.capacity = 8;
-    cfg.slot_size = 64;
-    adv_assert_rc(shmring_mpmc_create(S.name, &cfg), 0, "create");
+    S.name = make_ring("pidns_a");
     adv_assert_rc(shmring_mpmc_open(S.name, SHMRING_PRODUCER, &p), 0, "open");
     adv_assert_rc(shmring_mpmc_claim(p, 1, &sp), 1, "claim");
     fill((uint8_t *)shmring_mpmc_slot(p, &sp, 0), 7);
@@ -242,18 +249,13 @@ static int inner_producer(void *arg)
 
 Test(pidns, holder_inside_alive_then_dead, .init = setup, .fini = teardown, .timeout = 60)
 {
-    struct shmring_config cfg;
     struct shmring_mpmc *c, *p;
     uint8_t buf[64], want[64];
     ssize_t n;
     pid_t child;
     int st;
     int64_t t0, dt;
-    S.name = testutil_name("pidns_b");
-    shmring_config_init(&cfg);
-    cfg.capacity = 8;
-    cfg.slot_size = 64;
-    adv_assert_rc(shmring_mpmc_create(S.name, &cfg), 0, "create");
+    S.name = make_ring("pidns_b");
     adv_assert_rc(shmring_mpmc_open(S.name, SHMRING_CONSUMER, &c), 0, "open consumer");
     /* A producer outside too, so that the inner one's death is not the end of the stream. */
     adv_assert_rc(shmring_mpmc_open(S.name, SHMRING_PRODUCER, &p), 0, "open producer");
