@@ -201,7 +201,8 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         key = shmring__key(name);
     }
     if (cfg->flags & ~(uint32_t)(SHMRING_F_HUGEPAGES | SHMRING_F_WAKE_FENCED | SHMRING_F_WAKE_MEMBARRIER |
-                                 (kind == SHMRING_KIND_BCAST ? SHMRING_F_LOSSY : 0)))
+                                 (kind == SHMRING_KIND_BCAST ? SHMRING_F_LOSSY : 0) |
+                                 (kind == SHMRING_KIND_SPSC ? SHMRING_F_ALIGN64 : 0)))
         return -EINVAL;
     if ((wake = shmring__wake_hdr_flags(cfg->flags)) < 0)
         return wake;
@@ -329,6 +330,11 @@ static int validate_ident(const struct shmring_header *hdr, const struct shmring
         (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC && id->kind != SHMRING_KIND_BCAST))
         return -EPROTONOSUPPORT;
     kind = id->kind;
+    /* A flag we do not know changes the layout in a way we cannot follow: made by a newer version. */
+    if (id->flags & ~SHMRING_HDR_KNOWN)
+        return -EPROTONOSUPPORT;
+    if ((id->flags & SHMRING_HDR_ALIGN64) && kind != SHMRING_KIND_SPSC)
+        return -EUCLEAN;
     if (id->segment_size > segsz || id->data_offset > segsz)
         return -EUCLEAN;
     room = segsz - id->data_offset;

@@ -22,7 +22,10 @@ static int check_capacity(uint64_t capacity)
 /* Positions start where the configuration says (tests start them near a wrap). */
 static int spsc_init(struct shmring_header *hdr, const struct shmring_config *cfg)
 {
-    uint64_t start = cfg->start_position & ~(uint64_t)(SHMRING_REC_ALIGN - 1);
+    uint64_t align = (cfg->flags & SHMRING_F_ALIGN64) ? SHMRING_REC_ALIGN64 : SHMRING_REC_ALIGN;
+    uint64_t start = cfg->start_position & ~(align - 1);
+    if (cfg->flags & SHMRING_F_ALIGN64)
+        hdr->ident.flags |= SHMRING_HDR_ALIGN64;
     shmring__store(&hdr->prod.pos, start, relaxed);
     shmring__store(&hdr->cons.pos, start, relaxed);
     return 0;
@@ -59,7 +62,7 @@ static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
 {
     uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
     uint64_t tail = shmring__load(&r->hdr->prod.pos, relaxed);
-    if ((head | tail) & (SHMRING_REC_ALIGN - 1))
+    if ((head | tail) & r->align_mask)
         return -EUCLEAN;
     if (tail - head > r->capacity) {
         /* The consumer may have released a record whose prod.pos store is not done yet. */
@@ -77,7 +80,7 @@ static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
         if (!SHMRING_REC_TAG_OK(w))
             return -EUCLEAN;
         if (SHMRING_REC_TYPE(w) == SHMRING_REC_DATA)
-            size = shmring__spsc_size(SHMRING_REC_LEN(w));
+            size = shmring__spsc_size(r, SHMRING_REC_LEN(w));
         else if (SHMRING_REC_TYPE(w) == SHMRING_REC_PAD && off != 0 && SHMRING_REC_LEN(w) == r->capacity - off)
             size = SHMRING_REC_LEN(w);
         else
@@ -125,7 +128,9 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
     r->data = (uint8_t *)hdr + SHMRING_HEADER_SIZE;
     r->capacity = m->ident.capacity;
     r->mask = r->capacity - 1;
-    r->max_record = r->capacity - 2 * SHMRING_REC_HDR;
+    r->align_mask = (m->ident.flags & SHMRING_HDR_ALIGN64) ? SHMRING_REC_ALIGN64 - 1 : SHMRING_REC_ALIGN - 1;
+    /* The largest record whose size, with the 8 bytes of slack after it, fits the whole area. */
+    r->max_record = r->capacity - (r->align_mask + 1) - SHMRING_REC_HDR;
     if (r->max_record > SHMRING_SPSC_RECORD_MAX)
         r->max_record = SHMRING_SPSC_RECORD_MAX;
     r->fast_fence = a->waiter_mode != SHMRING__WAIT_MEMBARRIER;
@@ -159,7 +164,7 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
         uint64_t tail = shmring__load(&hdr->prod.pos, relaxed);
         /* Within a lap of the producer (either way: prod.pos is stored just after each commit, so
          * a consumer may have released past it for a moment). */
-        if ((head & (SHMRING_REC_ALIGN - 1)) || (tail - head > r->capacity && head - tail > r->capacity)) {
+        if ((head & r->align_mask) || (tail - head > r->capacity && head - tail > r->capacity)) {
             shmring__presence_detach(a->semid, role);
             free(r);
             free(a);
@@ -314,7 +319,7 @@ static int refresh_head(struct shmring_spsc *r)
      * records before that position, so we may overwrite them. */
     uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
     uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
-    if (head - r->head_cache > published - r->head_cache || (head & (SHMRING_REC_ALIGN - 1)))
+    if (head - r->head_cache > published - r->head_cache || (head & r->align_mask))
         return shmring__spsc_corrupt(r);
     r->head_cache = head;
     return 0;
@@ -323,7 +328,7 @@ static int refresh_head(struct shmring_spsc *r)
 /* Room for a record of `len` bytes at the current tail? 0 yes, -EAGAIN no, or an error. */
 static int space_for(struct shmring_spsc *r, size_t len, uint64_t *pad_out, uint64_t *size_out)
 {
-    uint64_t size = shmring__spsc_size(len), off = r->tail & r->mask;
+    uint64_t size = shmring__spsc_size(r, len), off = r->tail & r->mask;
     uint64_t pad = off + size > r->capacity ? r->capacity - off : 0;
     int err;
     *pad_out = pad;
@@ -428,7 +433,7 @@ int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns, int64_t 
 
 int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline)
 {
-    uint64_t size = shmring__spsc_size(len), off = r->tail & r->mask;
+    uint64_t size = shmring__spsc_size(r, len), off = r->tail & r->mask;
     uint64_t pad = off + size > r->capacity ? r->capacity - off : 0;
     uint64_t held = r->pend_word ? r->tail - r->pend_pos : 0;
     if (r->role != SHMRING_PRODUCER)

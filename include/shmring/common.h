@@ -61,6 +61,11 @@ extern "C" {
 #define SHMRING_F_LOSSY 0x8u     /* BCAST only: the producer never waits for consumers; a consumer it
                                     laps is told how many records it lost (include/shmring/bcast.h).
                                     Without it (BLOCK) the producer waits for the slowest consumer */
+#define SHMRING_F_ALIGN64 0x10u  /* SPSC only: every record starts on a 64-byte cache line (header word
+                                    + payload rounded up to 64 bytes, not 8), so two records never
+                                    share a line: the consumer never reads a line the producer is
+                                    still writing the next record into. Costs space (an 8-byte record
+                                    takes 64 bytes); measured in docs/performance.md */
 
 /* What a process attaches as. */
 enum shmring_role {

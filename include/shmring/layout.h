@@ -34,7 +34,7 @@
 #include "shmring/common.h" /* SHMRING_NAME_MAX */
 
 #define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
-#define SHMRING_ABI_VERSION 2u
+#define SHMRING_ABI_VERSION 3u
 #define SHMRING_BUILDING_MARK UINT64_C(0x444c494247524853) /* ident.building: "SHRGBILD" */
 #define SHMRING_CACHELINE 64
 #define SHMRING_HEADER_SIZE 4096u /* the data area starts here */
@@ -44,7 +44,8 @@
 #define SHMRING_REC_PAD 2u
 #define SHMRING_REC_TAG UINT64_C(0x5a17e5) /* 24 bits: catches garbage and stale words */
 #define SHMRING_REC_HDR 8u                 /* bytes of a record header */
-#define SHMRING_REC_ALIGN 8u
+#define SHMRING_REC_ALIGN 8u   /* record alignment, unless SHMRING_HDR_ALIGN64 */
+#define SHMRING_REC_ALIGN64 64u
 
 #define SHMRING_REC_WORD(type, len) \
     ((SHMRING_REC_TAG << 40) | ((uint64_t)(type) << 32) | (uint64_t)(uint32_t)(len))
@@ -58,6 +59,8 @@
                                       call membarrier(), publishers use only a compiler barrier; clear:
                                       the fenced protocol (a full fence on both sides) */
 #define SHMRING_HDR_LOSSY 0x4u     /* BCAST: the producer never waits; lapped consumers lose records */
+#define SHMRING_HDR_ALIGN64 0x8u   /* SPSC: records are aligned to 64 bytes, not SHMRING_REC_ALIGN */
+#define SHMRING_HDR_KNOWN (SHMRING_HDR_HUGEPAGES | SHMRING_HDR_ASYM_WAKE | SHMRING_HDR_LOSSY | SHMRING_HDR_ALIGN64)
 
 /* State bits (shmring_state.flags), set at run time. */
 #define SHMRING_STATE_CORRUPT 0x1u /* someone found a broken invariant; every call now fails */

@@ -22,7 +22,10 @@
  *   *_wait                       yes               yes             only when the ring stays full/empty
  *   (* checked only by the out-of-line calls; the inline calls trust the role.)
  *
- * Largest record: shmring_spsc_max_record() = capacity - 16 bytes, at most SHMRING_SPSC_RECORD_MAX.
+ * Largest record: shmring_spsc_max_record() = capacity - 16 bytes (capacity - 72 on a ring created
+ * with SHMRING_F_ALIGN64), at most SHMRING_SPSC_RECORD_MAX.
+ * Space: a record takes its length + 8 bytes of header, rounded up to 8 (to 64 with
+ * SHMRING_F_ALIGN64, where each record starts on a cache line of its own).
  */
 #ifndef SHMRING_SPSC_H
 #define SHMRING_SPSC_H
@@ -51,7 +54,8 @@ struct shmring_spsc {
     struct shmring_header *hdr; /* local address of the shared header */
     uint64_t capacity;          /* bytes of the data area, a power of two */
     uint64_t mask;              /* capacity - 1 */
-    uint64_t max_record;        /* min(capacity - 16, SHMRING_SPSC_RECORD_MAX) */
+    uint64_t max_record;        /* min(capacity - 8 - alignment, SHMRING_SPSC_RECORD_MAX) */
+    uint64_t align_mask;        /* record alignment - 1: 7, or 63 with SHMRING_F_ALIGN64 */
     int fast_fence;             /* 1: a full fence is needed before looking for sleepers */
     int role;                   /* enum shmring_role */
 
@@ -139,9 +143,10 @@ void shmring__spsc_wake(struct shmring_spsc *r, int sem);
 int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline);
 int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns, int64_t *deadline);
 
-static inline uint64_t shmring__spsc_size(size_t len)
+/* Bytes a record of `len` payload bytes takes in r's data area, header included. */
+static inline uint64_t shmring__spsc_size(const struct shmring_spsc *r, size_t len)
 {
-    return ((uint64_t)len + SHMRING_REC_HDR + SHMRING_REC_ALIGN - 1) & ~(uint64_t)(SHMRING_REC_ALIGN - 1);
+    return ((uint64_t)len + SHMRING_REC_HDR + r->align_mask) & ~r->align_mask;
 }
 
 /* Stores a record header word. The first word of a batch is kept back for commit; later ones can
@@ -197,7 +202,7 @@ static inline int shmring_spsc_reserve(struct shmring_spsc *r, size_t len, void 
     uint64_t size, off, pad;
     if (len > r->max_record)
         return -EMSGSIZE;
-    size = shmring__spsc_size(len);
+    size = shmring__spsc_size(r, len);
     off = r->tail & r->mask;
     pad = off + size > r->capacity ? r->capacity - off : 0;
     /* + 8: the word after the record, which we zero. head_cache <= tail, so no underflow. */
@@ -308,7 +313,7 @@ static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, si
         if (!SHMRING_REC_TAG_OK(w))
             return shmring__spsc_corrupt(r);
         if (SHMRING_REC_TYPE(w) == SHMRING_REC_DATA) {
-            size = shmring__spsc_size(SHMRING_REC_LEN(w));
+            size = shmring__spsc_size(r, SHMRING_REC_LEN(w));
             if (off + size > r->capacity)
                 return shmring__spsc_corrupt(r);
             *buf = r->data + off + SHMRING_REC_HDR;
@@ -339,7 +344,7 @@ static inline ssize_t shmring_spsc_read(struct shmring_spsc *r, void *dst, size_
     if (err)
         return err;
     if (len > cap) {
-        r->next -= shmring__spsc_size(len);
+        r->next -= shmring__spsc_size(r, len);
         r->peeked--;
         return -EMSGSIZE;
     }

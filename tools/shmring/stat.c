@@ -199,18 +199,20 @@ static void stat_text(struct ring_view *v)
     if (v->corrupt && (v->id.kind != SHMRING_KIND_SPSC && v->id.kind != SHMRING_KIND_MPMC &&
                        v->id.kind != SHMRING_KIND_BCAST))
         return;
-    if (spsc)
-        printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes\n", v->id.capacity,
-               human_size(v->id.capacity, h, sizeof(h)),
-               v->id.capacity - 2 * SHMRING_REC_HDR < SHMRING_SPSC_RECORD_MAX ? v->id.capacity - 2 * SHMRING_REC_HDR
-                                                                              : (uint64_t)SHMRING_SPSC_RECORD_MAX);
-    else
+    if (spsc) {
+        /* As the library computes it at attach (lib/spsc.c). */
+        uint64_t align = (v->id.flags & SHMRING_HDR_ALIGN64) ? SHMRING_REC_ALIGN64 : SHMRING_REC_ALIGN;
+        uint64_t max = v->id.capacity - align - SHMRING_REC_HDR;
+        printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes, records aligned to %" PRIu64
+               "\n",
+               v->id.capacity, human_size(v->id.capacity, h, sizeof(h)),
+               max < SHMRING_SPSC_RECORD_MAX ? max : (uint64_t)SHMRING_SPSC_RECORD_MAX, align);
+    } else
         printf("capacity:     %" PRIu64 " slots of %u bytes\n", v->id.capacity, v->id.slot_size);
-    printf("flags:        %s%s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
+    printf("flags:        %s%s%s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
            (v->id.flags & SHMRING_HDR_ASYM_WAKE) ? "membarrier-wake" : "fence-wake",
-           (v->id.flags & SHMRING_HDR_LOSSY) ? " lossy" : "",
-           (v->id.flags & ~(SHMRING_HDR_HUGEPAGES | SHMRING_HDR_ASYM_WAKE | SHMRING_HDR_LOSSY)) ? " (unknown flags)"
-                                                                                              : "");
+           (v->id.flags & SHMRING_HDR_LOSSY) ? " lossy" : "", (v->id.flags & SHMRING_HDR_ALIGN64) ? " align64" : "",
+           (v->id.flags & ~SHMRING_HDR_KNOWN) ? " (unknown flags)" : "");
     if (bcast)
         printf("policy:       %s\n", (v->id.flags & SHMRING_HDR_LOSSY)
                                          ? "lossy (the producer never waits; lapped consumers lose records)"
@@ -350,6 +352,11 @@ static void stat_json(struct ring_view *v)
         jw_u64(&w, v->id.slot_size);
     jw_key(&w, "flags");
     jw_u64(&w, v->id.flags);
+    jw_key(&w, "record_align");
+    if (spsc)
+        jw_u64(&w, (v->id.flags & SHMRING_HDR_ALIGN64) ? SHMRING_REC_ALIGN64 : SHMRING_REC_ALIGN);
+    else
+        jw_null(&w);
     jw_key(&w, "policy");
     if (bcast)
         jw_str(&w, (v->id.flags & SHMRING_HDR_LOSSY) ? "lossy" : "block");
