@@ -330,10 +330,9 @@ static int validate_ident(const struct shmring_header *hdr, const struct shmring
         (id->kind != SHMRING_KIND_SPSC && id->kind != SHMRING_KIND_MPMC && id->kind != SHMRING_KIND_BCAST))
         return -EPROTONOSUPPORT;
     kind = id->kind;
-    /* A flag we do not know changes the layout in a way we cannot follow: made by a newer version. */
-    if (id->flags & ~SHMRING_HDR_KNOWN)
-        return -EPROTONOSUPPORT;
-    if ((id->flags & SHMRING_HDR_ALIGN64) && kind != SHMRING_KIND_SPSC)
+    /* Every flag of this ABI version is known (a version that adds one changes SHMRING_ABI_VERSION,
+     * since a flag may change the layout): any other bit is garbage. */
+    if ((id->flags & ~SHMRING_HDR_KNOWN) || ((id->flags & SHMRING_HDR_ALIGN64) && kind != SHMRING_KIND_SPSC))
         return -EUCLEAN;
     if (id->segment_size > segsz || id->data_offset > segsz)
         return -EUCLEAN;

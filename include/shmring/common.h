@@ -92,7 +92,8 @@ struct shmring_config {
     uint32_t slot_size;      /* MPMC, BCAST: payload bytes per slot, [SHMRING_MPMC_SLOT_MIN,
                                 SHMRING_MPMC_SLOT_MAX]; ignored by SPSC */
     uint32_t reserved0;      /* 0 */
-    uint64_t start_position; /* where the positions start (SPSC: rounded down to 8). 0 normally;
+    uint64_t start_position; /* where the positions start (SPSC: rounded down to the record
+                                alignment, 8 or 64). 0 normally;
                                 tests set it near 2^32 or 2^64 to exercise wraparound */
 };
 

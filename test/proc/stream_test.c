@@ -20,6 +20,7 @@ struct pair {
     const char *name;
     uint64_t capacity;
     uint64_t start_position; /* cfg.start_position: where the ring's byte positions start */
+    uint32_t flags;          /* cfg.flags */
     int child_role;       /* the role the forked child opens */
     struct stream_opts o;
 };
@@ -68,6 +69,7 @@ static void run_pair(const struct pair *p, struct pair_out *out)
     shmring_config_init(&cfg);
     cfg.capacity = p->capacity;
     cfg.start_position = p->start_position;
+    cfg.flags = p->flags;
     err = shmring_spsc_create(p->name, &cfg);
     cr_assert_eq(err, 0, "create: %s", shmring_err_name(err));
     proc_track_ring(p->name);
@@ -242,6 +244,48 @@ PROC_TEST(stream, big_records_wrap_zerocopy, .timeout = 300)
     p.o.api = STREAM_ZC;
     p.o.batch = 4;
     run_pair(&p, &out);
+    assert_no_ipc_objects();
+}
+
+/* 64-byte records (SHMRING_F_ALIGN64) between two processes: copies of every length up to 256 in
+ * a 64 KiB ring, then zero-copy batches of records up to the largest a 4 KiB ring takes
+ * (capacity - 72), which wrap with whole-line padding. */
+PROC_TEST(stream, align64_copy, .timeout = 300)
+{
+    struct pair p;
+    struct pair_out out;
+    memset(&p, 0, sizeof(p));
+    p.name = testutil_name("a64");
+    p.capacity = 1u << 16;
+    p.flags = SHMRING_F_ALIGN64;
+    p.child_role = SHMRING_PRODUCER;
+    stream_opts_init(&p.o);
+    p.o.count = stream_scaled(2000000, 4);
+    p.o.seed = 0x5eed0009;
+    p.o.max_len = 256;
+    run_pair(&p, &out);
+    assert_no_ipc_objects();
+}
+
+PROC_TEST(stream, align64_big_records_wrap_zerocopy, .timeout = 300)
+{
+    struct pair p;
+    struct pair_out out;
+    memset(&p, 0, sizeof(p));
+    p.name = testutil_name("a64big");
+    p.capacity = 4096;
+    p.flags = SHMRING_F_ALIGN64;
+    p.start_position = UINT64_MAX - 4096 * 8 + 1; /* rounded down to 64; passes 2^64 */
+    p.child_role = SHMRING_CONSUMER;
+    stream_opts_init(&p.o);
+    p.o.count = stream_scaled(40000, 4);
+    p.o.seed = 0x5eed000a;
+    p.o.max_len = 4096 - 72;
+    p.o.api = STREAM_ZC;
+    p.o.batch = 4;
+    run_pair(&p, &out);
+    cr_expect_eq(out.start_pos, (UINT64_MAX - 4096 * 8 + 1) & ~UINT64_C(63), "the ring started at %#" PRIx64,
+                 out.start_pos);
     assert_no_ipc_objects();
 }
 

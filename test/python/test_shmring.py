@@ -121,6 +121,22 @@ class Spsc(unittest.TestCase):
                 p.push(b"x" * (p.max_record + 1))
             self.assertEqual(cm.exception.errno, errno.EMSGSIZE)
 
+    def test_align64_ring(self):
+        name = ring_name("a64")
+        shmring.create_spsc(name, capacity=4096, align=64)
+        try:
+            with shmring.Spsc(name, shmring.PRODUCER) as p, shmring.Spsc(name, shmring.CONSUMER) as c:
+                self.assertEqual(p.max_record, 4096 - 72)
+                self.assertTrue(p.push(b"x" * p.max_record, timeout=1))  # at offset 0
+                self.assertEqual(c.pop(timeout=1), b"x" * (4096 - 72))
+                for i in range(200):  # several laps of records of various lengths
+                    self.assertTrue(p.push(b"%d" % i * (i % 40), timeout=1))
+                    self.assertEqual(c.pop(timeout=1), b"%d" % i * (i % 40))
+        finally:
+            shmring.unlink(name)
+        with self.assertRaises(ValueError):
+            shmring.create_spsc(ring_name("a32"), align=32)
+
     def test_second_producer_is_busy(self):
         with shmring.Spsc(self.name, shmring.PRODUCER):
             with self.assertRaises(shmring.ShmringError) as cm:

@@ -73,6 +73,89 @@ SPSC_TEST(corrupt, abi_version_and_kind)
     SPSC_EQ(shmring_unlink(name), 0);
 }
 
+/* Header flags: a bit this ABI version does not define, or the 64-byte alignment on a ring kind
+ * that has no variable-length records, is corruption (-EUCLEAN); clearing it repairs the ring. */
+SPSC_TEST(corrupt, unknown_header_flags)
+{
+    const uint32_t bad[] = {0x10u, 0x80000000u, ~(uint32_t)SHMRING_HDR_KNOWN};
+    char name[64];
+    struct shmring_header *h;
+    uint32_t f;
+    size_t i;
+    spsc_create(name, "flags", 4096);
+    h = raw_attach(name);
+    f = h->ident.flags;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        h->ident.flags = f | bad[i];
+        open_fails(name, -EUCLEAN);
+    }
+    h->ident.flags = f;
+    open_works(name);
+    shmdt(h);
+    SPSC_EQ(shmring_unlink(name), 0);
+    {
+        struct shmring_config cfg;
+        struct shmring_mpmc *m = NULL;
+        shmring_config_init(&cfg);
+        snprintf(name, sizeof(name), "%s", testutil_name("mflags"));
+        SPSC_EQ(shmring_mpmc_create(name, &cfg), 0);
+        h = raw_attach(name);
+        h->ident.flags |= SHMRING_HDR_ALIGN64;
+        SPSC_EQ(shmring_mpmc_open(name, SHMRING_PRODUCER, &m), -EUCLEAN);
+        h->ident.flags &= ~SHMRING_HDR_ALIGN64;
+        SPSC_EQ(shmring_mpmc_open(name, SHMRING_PRODUCER, &m), 0);
+        SPSC_EQ(shmring_mpmc_close(m), 0);
+        shmdt(h);
+        SPSC_EQ(shmring_unlink(name), 0);
+    }
+}
+
+/* On a 64-byte-aligned ring a consumer position that is 8-aligned but not 64-aligned is impossible:
+ * the producer refuses it at its next refresh, a new consumer or producer at attach. */
+SPSC_TEST(corrupt, align64_misaligned_consumer_position)
+{
+    struct shmring_config cfg = spsc_cfg(4096);
+    char name[64];
+    struct shmring_spsc *p, *c, *r;
+    uint64_t head;
+    void *w = NULL;
+    int e = 0, i;
+    cfg.flags = SHMRING_F_ALIGN64;
+    snprintf(name, sizeof(name), "%s", testutil_name("a64pos"));
+    SPSC_EQ(shmring_spsc_create(name, &cfg), 0);
+    spsc_open_pair(name, &p, &c);
+    SPSC_EQU(spsc_align(p), 64);
+    for (i = 0; i < 3; i++)
+        spsc_push_rec(p, 100, (uint64_t)i);
+    spsc_pop_rec(c, 100, 0);
+    head = spsc_cons_pos(c);
+    SPSC_EQU(head, 128);
+    SPSC_EQ(shmring_spsc_close(c), 0);
+    shmring__store(&p->hdr->cons.pos, head + 8, release);
+    SPSC_EQ(shmring_spsc_open(name, SHMRING_CONSUMER, &r), -EUCLEAN);
+    for (i = 0; i < 100; i++) {
+        if ((e = shmring_spsc_reserve(p, 100, &w)) != 0)
+            break;
+        SPSC_EQ(shmring_spsc_commit(p), 1);
+    }
+    SPSC_EQ(e, -EUCLEAN);
+    SPSC_EQ(shmring_spsc_close(p), 0);
+    SPSC_EQ(shmring_unlink(name), 0);
+}
+
+/* Creation flags: SHMRING_F_ALIGN64 is for SPSC rings only. */
+SPSC_TEST(corrupt, align64_only_for_spsc)
+{
+    struct shmring_config cfg;
+    char name[64];
+    shmring_config_init(&cfg);
+    cfg.flags = SHMRING_F_ALIGN64;
+    snprintf(name, sizeof(name), "%s", testutil_name("a64k"));
+    SPSC_EQ(shmring_mpmc_create(name, &cfg), -EINVAL);
+    SPSC_EQ(shmring_bcast_create(name, &cfg), -EINVAL);
+    SPSC_EQ(testutil_ipc_objects(), 0);
+}
+
 /* Foreign magic: -EBADMSG from open and unlink, and unlink leaves everything in place. */
 SPSC_TEST(corrupt, bad_magic)
 {

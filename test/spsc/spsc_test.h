@@ -102,14 +102,31 @@ static inline struct shmring_config spsc_cfg(uint64_t capacity)
     return cfg;
 }
 
-/* An anonymous ring of `capacity` bytes: both ends in this process. */
-static inline void spsc_pipe(uint64_t capacity, struct shmring_spsc **p, struct shmring_spsc **c)
+/* Record alignment of the ring: 8, or 64 (SHMRING_F_ALIGN64). */
+static inline uint64_t spsc_align(const struct shmring_spsc *r)
+{
+    return r->align_mask + 1;
+}
+
+/* An anonymous ring of `capacity` bytes created with `flags`: both ends in this process. */
+static inline void spsc_pipe_flags(uint64_t capacity, uint32_t flags, struct shmring_spsc **p,
+                                   struct shmring_spsc **c)
 {
     struct shmring_config cfg = spsc_cfg(capacity);
+    uint64_t align = (flags & SHMRING_F_ALIGN64) ? 64 : 8;
+    cfg.flags = flags;
     SPSC_EQ(shmring_spsc_pipe(&cfg, p, c), 0);
     cr_assert(*p != NULL && *c != NULL);
     SPSC_EQU(shmring_spsc_capacity(*p), capacity);
-    SPSC_EQU(shmring_spsc_max_record(*p), capacity - 16);
+    SPSC_EQU(spsc_align(*p), align);
+    SPSC_EQU(spsc_align(*c), align);
+    SPSC_EQU(shmring_spsc_max_record(*p), capacity - align - 8);
+}
+
+/* An anonymous ring of `capacity` bytes: both ends in this process. */
+static inline void spsc_pipe(uint64_t capacity, struct shmring_spsc **p, struct shmring_spsc **c)
+{
+    spsc_pipe_flags(capacity, 0, p, c);
 }
 
 /* The same with positions starting at `start` (rounded down to 8), e.g. just before 2^32 or 2^64. */
@@ -248,7 +265,7 @@ static inline unsigned spsc_drain(struct shmring_spsc *c, int *err)
 static inline void spsc_move_to(struct shmring_spsc *p, struct shmring_spsc *c, uint64_t off)
 {
     uint64_t cap = shmring_spsc_capacity(p), cur = spsc_prod_pos(p) & (cap - 1);
-    cr_assert(off % 8 == 0 && off < cap);
+    cr_assert(off % spsc_align(p) == 0 && off < cap);
     SPSC_EQU(spsc_cons_pos(c), spsc_prod_pos(p));
     while (cur != off) {
         uint64_t d = off > cur ? off - cur : cap - cur; /* to the end of the area first */

@@ -250,7 +250,7 @@ SPSC_TEST(wrap, reopen_across_2_64)
 static void one_record_at(struct shmring_spsc *p, struct shmring_spsc *c, uint64_t off, size_t len, uint64_t seq,
                           int in_place, uint8_t *tmp)
 {
-    uint64_t cap = shmring_spsc_capacity(p), size = spsc_rec_size(len), at, tail0;
+    uint64_t cap = shmring_spsc_capacity(p), size = shmring__spsc_size(p, len), at, tail0;
     int must_wait;
     int e;
     void *w = NULL;
@@ -313,17 +313,18 @@ static void one_record_at(struct shmring_spsc *p, struct shmring_spsc *c, uint64
     SPSC_EQU(spsc_cons_pos(c), spsc_prod_pos(p));
 }
 
-/* Every size from 0 to max_record at every start offset (all 32 of a 256-byte ring). */
-static void every_size_every_offset(uint64_t cap, int in_place)
+/* Every size from 0 to max_record at every start offset a record can have (all 32 of a 256-byte
+ * ring; with SHMRING_F_ALIGN64 every 64th). */
+static void every_size_every_offset(uint64_t cap, uint32_t flags, int in_place)
 {
     struct shmring_spsc *p, *c;
     uint8_t *tmp = malloc(2 * cap);
     uint64_t seq = 0, off, max;
     size_t len;
     cr_assert(tmp);
-    spsc_pipe(cap, &p, &c);
+    spsc_pipe_flags(cap, flags, &p, &c);
     max = shmring_spsc_max_record(p);
-    for (off = 0; off < cap; off += 8)
+    for (off = 0; off < cap; off += spsc_align(p))
         for (len = 0; len <= max; len++)
             one_record_at(p, c, off, len, seq++, in_place, tmp);
     /* max_record + 1 never fits. */
@@ -334,12 +335,29 @@ static void every_size_every_offset(uint64_t cap, int in_place)
 
 SPSC_TEST(wrap, every_size_every_offset_256_push_pop)
 {
-    every_size_every_offset(256, 0);
+    every_size_every_offset(256, 0, 0);
 }
 
 SPSC_TEST(wrap, every_size_every_offset_256_in_place)
 {
-    every_size_every_offset(256, 1);
+    every_size_every_offset(256, 0, 1);
+}
+
+/* 64-byte records: each payload starts 8 bytes into a line of its own (one_record_at checks the
+ * offset), padding runs in whole lines, max_record is capacity - 72. */
+SPSC_TEST(wrap, align64_every_size_every_offset_256_push_pop)
+{
+    every_size_every_offset(256, SHMRING_F_ALIGN64, 0);
+}
+
+SPSC_TEST(wrap, align64_every_size_every_offset_256_in_place)
+{
+    every_size_every_offset(256, SHMRING_F_ALIGN64, 1);
+}
+
+SPSC_TEST(wrap, align64_every_size_every_offset_4k_in_place)
+{
+    every_size_every_offset(4096, SHMRING_F_ALIGN64, 1);
 }
 
 /* 4 KiB: every size at the offsets where the layout changes for that size (start, end, exact fit

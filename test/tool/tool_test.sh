@@ -205,9 +205,22 @@ for x in d:
 "
 expect 0 "" "$TOOL" stat spsc1
 contains "$T/out" "capacity:     65536 bytes" "stat capacity"
-contains "$T/out" "largest record 65520 bytes" "stat largest record"
+contains "$T/out" "largest record 65520 bytes, records aligned to 8" "stat largest record"
 contains "$T/out" "control queue: msqid" "stat queue"
 contains "$T/out" "events_dropped" "stat counters"
+# --align 64: every record on its own cache lines; shown by stat (text and JSON), refused elsewhere.
+expect 0 "" "$TOOL" create a64 --capacity 4K --align 64
+expect 0 "" "$TOOL" stat a64
+contains "$T/out" "largest record 4024 bytes, records aligned to 64" "stat align64 largest record"
+contains "$T/out" "align64" "stat align64 flag"
+expect 0 "" "$TOOL" stat a64 --json
+py_check "assert d['record_align'] == 64 and d['flags'] & 0x8, d"
+printf 'hello\n' | "$TOOL" put a64
+expect 0 "" "$TOOL" get a64 --max 1
+contains "$T/out" "hello" "get from an align64 ring"
+expect 0 "" "$TOOL" rm a64
+expect 2 "bad alignment '32' (8 or 64)" "$TOOL" create a32 --capacity 4K --align 32
+expect 2 "--align is for SPSC rings" "$TOOL" create a64m --capacity 64 --kind mpmc --align 64
 expect 0 "" "$TOOL" stat mpmc1 --json
 py_check "
 assert d['name'] == 'mpmc1' and d['kind'] == 'mpmc' and d['capacity'] == 256 and d['slot_size'] == 512
