@@ -256,8 +256,8 @@ static int add_batch(const char *s, size_t n, void *ctx)
 int bench_parse_opts(int argc, char **argv, struct opts *o)
 {
     enum { O_SIZE = 256, O_CAPACITY, O_BATCH, O_SPIN, O_GAP, O_RATES, O_CPUS, O_DURATION, O_COUNT,
-           O_PROBE, O_HUGE, O_WAKE, O_ALIGN, O_TRANSPORTS, O_WORKLOADS, O_SWEEP, O_CSV, O_JSON, O_PLOT, O_QUICK, O_QUIET,
-           O_INJECT, O_HELP };
+           O_PROBE, O_HUGE, O_WAKE, O_ALIGN, O_TRANSPORTS, O_WORKLOADS, O_SWEEP, O_CSV, O_JSON, O_PLOT, O_QUICK,
+           O_QUIET, O_INJECT, O_HELP };
     static const struct option longopts[] = {
         {"size", required_argument, NULL, O_SIZE},
         {"capacity", required_argument, NULL, O_CAPACITY},
@@ -485,9 +485,8 @@ int bench_parse_opts(int argc, char **argv, struct opts *o)
         for (i = 0; i < o->nsizes; i++)
             if ((uint64_t)o->sizes[i] + room > o->capacity)
                 return bad("--capacity %" PRIu64 ": a record of %u bytes does not fit (largest record: "
-                           "capacity - 16, or capacity - 72 in an SPSC ring with --align 64, and ping-pong "
-                           "needs room for one more header)",
-                           o->capacity, o->sizes[i]);
+                           "capacity - %s, and ping-pong needs room for one more header)",
+                           o->capacity, o->sizes[i], room == 32 ? "16" : "72 in an SPSC ring with --align 64");
     }
     if (o->workloads & (1u << W_PACED)) {
         int i;

@@ -75,13 +75,14 @@ static unsigned top_batch(const struct opts *o)
 /* The header line after the clock's: the options that shape every figure, as on a command line. */
 void report_options(const struct opts *o, FILE *f)
 {
+    const char *wake = o->wake == SHMRING_F_WAKE_FENCED       ? "fenced"
+                       : o->wake == SHMRING_F_WAKE_MEMBARRIER ? "membarrier"
+                                                              : "default";
     int i;
     fputs("options: --batch ", f);
     for (i = 0; i < o->nbatches; i++)
         fprintf(f, "%s%u", i ? "," : "", o->batches[i]);
-    fprintf(f, " --align %u --wake %s --spin %u --gap-us %g", o->align,
-            o->wake == SHMRING_F_WAKE_FENCED ? "fenced" : o->wake == SHMRING_F_WAKE_MEMBARRIER ? "membarrier" : "default",
-            o->spin, o->gap_us);
+    fprintf(f, " --align %u --wake %s --spin %u --gap-us %g", o->align, wake, o->spin, o->gap_us);
     if (o->count)
         fprintf(f, " --count %" PRIu64, o->count);
     else
