@@ -32,6 +32,7 @@
 #define BENCH_SIZE_MAX (1u << 20)
 #define BENCH_MAX_SIZES 16
 #define BENCH_MAX_RATES 9
+#define BENCH_MAX_BATCHES 8
 #define SEQ_STOP UINT64_MAX /* the sequence number of the record that ends a stream or ping-pong */
 #define INJECT_AT 1000u     /* --inject-fault: the record whose sequence number goes wrong */
 
@@ -65,8 +66,10 @@ struct opts {
     uint32_t sizes[BENCH_MAX_SIZES]; /* record sizes, bytes */
     int nsizes;
     uint64_t capacity;  /* 0: per workload (see opts.c); else shmring ring capacity in bytes */
-    unsigned batch;     /* shmring stream: records per commit/release (MPMC: claim/take; BCAST:
-                           claim/publish and peek/release) */
+    unsigned batches[BENCH_MAX_BATCHES]; /* zero-copy shmring stream: records per commit/release
+                           (MPMC: claim/take; BCAST: claim/publish and peek/release); one
+                           measurement per value */
+    int nbatches;
     uint32_t spin;      /* *-sleep transports: spins before a waiting call sleeps */
     int cpu[2];         /* parent, child; -1: unpinned */
     double duration;    /* seconds per measurement (when count == 0) */
@@ -77,6 +80,7 @@ struct opts {
     int nrates;
     int huge;           /* shmring segments on huge pages */
     uint32_t wake;      /* shmring rings' creation flags for the wake-up protocol (0: default) */
+    uint32_t align;     /* SPSC rings' record alignment, bytes: 8, or 64 (SHMRING_F_ALIGN64) */
     unsigned transports; /* bit per enum transport_id */
     unsigned workloads;  /* bit per enum workload */
     int sweep;
@@ -174,10 +178,11 @@ static inline uint64_t sum_bytes(const void *p, size_t size)
 struct tp_conf {
     uint32_t size;      /* every message has exactly this many bytes */
     uint64_t capacity;  /* shmring: ring bytes (MPMC, BCAST: slots = capacity / slot stride) */
-    unsigned batch;     /* shmring stream batch */
+    unsigned batch;     /* zero-copy shmring stream: records per commit/release; 0 otherwise */
     uint32_t spin;      /* spins before sleeping (*-sleep) */
     int huge;
     uint32_t wake;      /* SHMRING_F_WAKE_* or 0 */
+    uint32_t align;     /* SPSC rings: 8, or 64 (SHMRING_F_ALIGN64); the others ignore it */
     int sleep;          /* 1: the spin-then-sleep flavour */
     int gap;            /* 1: ping-pong leaves --gap-us idle between round trips (the sleeping
                            transports: *-sleep and the kernel ones, compared at the same rate) */
@@ -262,6 +267,7 @@ struct result {
     int tp;             /* enum transport_id */
     int workload;       /* enum workload */
     uint32_t size;
+    unsigned batch;     /* stream of a zero-copy shmring transport: records per commit/release; else 0 */
     int rate_pct;       /* paced: percent of the measured maximum; else 0 */
     double offered;     /* paced: records/s offered */
     struct bench_hist *lat; /* ping-pong: round trip; paced: one way from the scheduled time; NULL for streams */
@@ -287,6 +293,7 @@ struct results {
     double load1;       /* load average at the start */
 };
 
+void report_options(const struct opts *o, FILE *f);
 void report_table(const struct results *rs, FILE *f);
 void report_targets(const struct results *rs, FILE *f);
 int report_csv(const struct results *rs, const char *path);

@@ -37,6 +37,13 @@ expect_bad "--capacity: expected a power of two" --capacity 128
 expect_bad "does not fit" --capacity 4K --size 8K
 expect_bad "--batch: expected" --batch 0
 expect_bad "--batch: expected" --batch 70000
+expect_bad "--batch: expected" --batch 1,0
+expect_bad "--batch: expected" --batch 1,,64
+expect_bad "--batch: expected" --batch 64,abc
+expect_bad "--batch: expected" --batch 1,2,3,4,5,6,7,8,9
+expect_bad "--align: expected 8 or 64" --align 32
+expect_bad "--align: expected 8 or 64" --align ""
+expect_bad "capacity - 72 in an SPSC ring with --align 64" --align 64 --capacity 256 --size 128 --transports spsc
 expect_bad "--spin: expected" --spin -1
 expect_bad "--spin: expected" --spin 5000000000
 expect_bad "--cpus: expected A,B" --cpus 1
@@ -68,7 +75,7 @@ if [ $rc -ne 0 ]; then
     fail=1
 fi
 for word in cacheline memcpy spsc spsc-sleep mpmc mpmc-sleep bcast bcast-sleep pipe fifo unix tcp msgq shmsem pingpong stream paced \
-    --size --capacity --batch --spin --cpus --duration --count --huge --transports --workloads --sweep --csv --json \
+    --size --capacity --batch --align --wake --spin --cpus --duration --count --huge --transports --workloads --sweep --csv --json \
     --plot; do
     case "$out" in
     *"$word"*) ;;

@@ -61,6 +61,37 @@ static void fmt_probe(const struct result *r, char *buf, size_t cap)
 
 #define P(h, p) bench_hist_percentile((h), (p))
 
+/* The largest --batch value: the zero-copy stream rows that the issue-5 targets and the plots use. */
+static unsigned top_batch(const struct opts *o)
+{
+    unsigned top = 0;
+    int i;
+    for (i = 0; i < o->nbatches; i++)
+        if (o->batches[i] > top)
+            top = o->batches[i];
+    return top;
+}
+
+/* The header line after the clock's: the options that shape every figure, as on a command line. */
+void report_options(const struct opts *o, FILE *f)
+{
+    const char *wake = o->wake == SHMRING_F_WAKE_FENCED       ? "fenced"
+                       : o->wake == SHMRING_F_WAKE_MEMBARRIER ? "membarrier"
+                                                              : "default";
+    int i;
+    fputs("options: --batch ", f);
+    for (i = 0; i < o->nbatches; i++)
+        fprintf(f, "%s%u", i ? "," : "", o->batches[i]);
+    fprintf(f, " --align %u --wake %s --spin %u --gap-us %g", o->align, wake, o->spin, o->gap_us);
+    if (o->count)
+        fprintf(f, " --count %" PRIu64, o->count);
+    else
+        fprintf(f, " --duration %g", o->duration);
+    if (o->capacity)
+        fprintf(f, " --capacity %" PRIu64, o->capacity);
+    fprintf(f, "%s\n", o->huge ? " --huge" : "");
+}
+
 void report_table(const struct results *rs, FILE *f)
 {
     int i, any;
@@ -91,7 +122,7 @@ void report_table(const struct results *rs, FILE *f)
         if (r->workload != W_STREAM)
             continue;
         if (!any++)
-            fprintf(f, "\none-way stream              size    M rec/s       GB/s    records  sys/msg  csw/msg"
+            fprintf(f, "\none-way stream              size batch    M rec/s       GB/s    records  sys/msg  csw/msg"
                        "  semop/M  cpu  cl-probe\n");
         fmt_size(r->size, sz, sizeof(sz));
         fmt_sys(r, sys, sizeof(sys));
@@ -99,14 +130,18 @@ void report_table(const struct results *rs, FILE *f)
         fmt_probe(r, probe, sizeof(probe));
         fmt_cpu(r, cpu, sizeof(cpu));
         {
-            char semops[24];
+            char semops[24], batch[16];
             if (r->semops_per_m < 0)
                 snprintf(semops, sizeof(semops), "-");
             else
                 snprintf(semops, sizeof(semops), "%.0f", r->semops_per_m);
-            fprintf(f, "  %-24s %6s %10.2f %10.3f %10" PRIu64 " %8s %8s %8s %4s  %s\n",
-                    r->tp == TP_MEMCPY ? "memcpy (floor, 1 core)" : tp_name(r), sz, r->mrps, r->gbps, r->msgs, sys,
-                    csw, semops, cpu, probe);
+            if (r->batch)
+                snprintf(batch, sizeof(batch), "%u", r->batch);
+            else
+                snprintf(batch, sizeof(batch), "-");
+            fprintf(f, "  %-24s %6s %5s %10.2f %10.3f %10" PRIu64 " %8s %8s %8s %4s  %s\n",
+                    r->tp == TP_MEMCPY ? "memcpy (floor, 1 core)" : tp_name(r), sz, batch, r->mrps, r->gbps, r->msgs,
+                    sys, csw, semops, cpu, probe);
         }
     }
     any = 0;
@@ -132,6 +167,7 @@ void report_table(const struct results *rs, FILE *f)
                 "by call; * = shmring: semaphore operations (sleeps + wake-ups) from the rings' own counters, the\n"
                 "only system calls its data path makes. csw/msg: context switches per message, both processes\n"
                 "(getrusage, voluntary + involuntary). semop/M: semaphore operations per million records.\n"
+                "batch: records per commit/release of a zero-copy shmring stream (--batch); - = one per call.\n"
                 "cpu: CPU time the two processes got / (2 x wall time); 100%% for two spinning sides on an idle\n"
                 "machine (memcpy: one process, 50%%), lower when other load took the CPUs (then throughput is low).\n"
                 "cl-probe: p50/p99 ns of a cache-line ping-pong between the same two processes just before the\n"
@@ -148,19 +184,39 @@ void report_table(const struct results *rs, FILE *f)
 
 /* --- Targets -------------------------------------------------------------------------------- */
 
+#define MAX_TARGETS 24
+
 struct target {
+    int issue;          /* the issue that set it: 5 or 13 */
     char what[96];
-    char measured[128];
+    char measured[160];
     const char *status; /* "met", "NOT MET", "n/a" */
 };
 
-static const struct result *find(const struct results *rs, int tp, int wl, uint32_t size)
+/* The first row of transport tp, workload wl and record size `size` (0: any); of a zero-copy
+ * stream, the one at `batch` records per commit (0: the run's largest --batch). */
+static const struct result *find_at(const struct results *rs, int tp, int wl, uint32_t size, unsigned batch)
 {
     int i;
-    for (i = 0; i < rs->n; i++)
-        if (rs->r[i].tp == tp && rs->r[i].workload == wl && (size == 0 || rs->r[i].size == size))
-            return &rs->r[i];
+    if (batch == 0)
+        batch = top_batch(rs->o);
+    for (i = 0; i < rs->n; i++) {
+        const struct result *r = &rs->r[i];
+        if (r->tp == tp && r->workload == wl && (size == 0 || r->size == size) && (r->batch == 0 || r->batch == batch))
+            return r;
+    }
     return NULL;
+}
+
+static const struct result *find(const struct results *rs, int tp, int wl, uint32_t size)
+{
+    return find_at(rs, tp, wl, size, 0);
+}
+
+static void not_measured(struct target *t)
+{
+    snprintf(t->measured, sizeof(t->measured), "not measured in this run");
+    t->status = "n/a";
 }
 
 /* The cache-line round trip of this run: the floor row, else the median of the probes. */
@@ -185,9 +241,73 @@ static double cl_p50(const struct results *rs)
     return (double)v[n / 2];
 }
 
-static int targets(const struct results *rs, struct target *t, int max)
+/* Issue 13: a figure of row a against the same figure of row b, in one run. */
+enum metric { M_MRPS, M_GBPS, M_RTT_P50 };
+
+static double metric_of(const struct result *r, enum metric m)
+{
+    if (m == M_MRPS)
+        return r->mrps;
+    if (m == M_GBPS)
+        return r->gbps;
+    return r->lat && r->lat->count > 0 ? (double)P(r->lat, 50) : 0;
+}
+
+/* Met when a / b >= want (at_most: <= want); n/a when either row is missing. The measured text
+ * gives both figures (b's labelled: its transport unless `label`), the ratio, and the cl-probe p50
+ * of the two rows (a floor row has none), since near and far vCPU placements move every figure. */
+static void ratio_target(struct target *t, const char *what, const struct result *a, const struct result *b,
+                         enum metric m, const char *label, double want, int at_most)
+{
+    static const char *const units[] = {"M rec/s", "GB/s", "ns"};
+    char probes[64] = "";
+    double va, vb, ratio;
+    snprintf(t->what, sizeof(t->what), "%s", what);
+    if (a == NULL || b == NULL || !((vb = metric_of(b, m)) > 0)) {
+        not_measured(t);
+        return;
+    }
+    va = metric_of(a, m);
+    ratio = va / vb;
+    if (a->probe_p50 && b->probe_p50)
+        snprintf(probes, sizeof(probes), " (probe %" PRIu64 "/%" PRIu64 " ns)", a->probe_p50, b->probe_p50);
+    else if (a->probe_p50 || b->probe_p50)
+        snprintf(probes, sizeof(probes), " (probe %" PRIu64 " ns)", a->probe_p50 ? a->probe_p50 : b->probe_p50);
+    snprintf(t->measured, sizeof(t->measured), "%.*f vs %.*f %s (%s): %.2fx%s", m == M_RTT_P50 ? 0 : 2, va,
+             m == M_RTT_P50 ? 0 : 2, vb, units[m], label ? label : tp_name(b), ratio, probes);
+    t->status = (at_most ? ratio <= want : ratio >= want) ? "met" : "NOT MET";
+}
+
+static int targets13(const struct results *rs, struct target *t, int max)
 {
     int n = 0, k;
+    const struct result *best = NULL, *x;
+    char what[96];
+
+    for (k = TP_CK; k <= TP_RTE; k++)
+        if ((x = find(rs, k, W_STREAM, 64)) != NULL && (best == NULL || x->mrps > best->mrps))
+            best = x;
+    if (n < max)
+        ratio_target(&t[n++], "spsc-copy 64 B stream >= 2x best of ck-spsc/rte-spsc",
+                     find(rs, TP_SPSC_COPY, W_STREAM, 64), best, M_MRPS, NULL, 2.0, 0);
+    if (n < max)
+        ratio_target(&t[n++], "spsc 64 B stream, batch 1 >= 1/1.5 of batch 64", find_at(rs, TP_SPSC, W_STREAM, 64, 1),
+                     find_at(rs, TP_SPSC, W_STREAM, 64, 64), M_MRPS, "batch 64", 1 / 1.5, 0);
+    if (n < max)
+        ratio_target(&t[n++], "spsc 4 KiB stream >= 60% of memcpy 4 KiB", find(rs, TP_SPSC, W_STREAM, 4096),
+                     find(rs, TP_MEMCPY, W_STREAM, 4096), M_GBPS, NULL, 0.6, 0);
+    for (k = 0; k < 2 && n < max; k++) {
+        int tp = k == 0 ? TP_SPSC_SLEEP : TP_MPMC_SLEEP;
+        snprintf(what, sizeof(what), "%s RTT p50 at low rate (64 B) <= pipe RTT p50", transports[tp].name);
+        ratio_target(&t[n++], what, find(rs, tp, W_PINGPONG, 64), find(rs, TP_PIPE, W_PINGPONG, 64), M_RTT_P50, NULL,
+                     1.0, 1);
+    }
+    return n;
+}
+
+static int targets(const struct results *rs, struct target *t, int max)
+{
+    int n = 0, k, first;
     double cl = cl_p50(rs);
     const struct result *r;
     struct { int tp; double ratio; } rtt[2] = {{TP_SPSC, 1.3}, {TP_MPMC, 1.5}};
@@ -199,8 +319,7 @@ static int targets(const struct results *rs, struct target *t, int max)
                  transports[rtt[k].tp].name, rtt[k].ratio);
         r = find(rs, rtt[k].tp, W_PINGPONG, 64);
         if (r == NULL || cl <= 0) {
-            snprintf(t[n].measured, sizeof(t[n].measured), "not measured in this run");
-            t[n].status = "n/a";
+            not_measured(&t[n]);
             continue;
         }
         /* The verdict uses the probe taken just before this measurement when there is one: on a VM
@@ -218,8 +337,7 @@ static int targets(const struct results *rs, struct target *t, int max)
                  thr[k].size == 64 ? "64 B" : "4 KiB", thr[k].min, thr[k].gb ? "GB/s" : "M records/s");
         r = find(rs, thr[k].tp, W_STREAM, thr[k].size);
         if (r == NULL) {
-            snprintf(t[n].measured, sizeof(t[n].measured), "not measured in this run");
-            t[n].status = "n/a";
+            not_measured(&t[n]);
             continue;
         }
         if (thr[k].gb)
@@ -239,8 +357,7 @@ static int targets(const struct results *rs, struct target *t, int max)
         }
         snprintf(t[n].what, sizeof(t[n].what), "spinning spsc/mpmc streams: 0 semop per million records");
         if (worst < 0) {
-            snprintf(t[n].measured, sizeof(t[n].measured), "not measured in this run");
-            t[n].status = "n/a";
+            not_measured(&t[n]);
         } else {
             snprintf(t[n].measured, sizeof(t[n].measured), "at most %.0f per million", worst);
             t[n].status = worst == 0 ? "met" : "NOT MET";
@@ -261,26 +378,41 @@ static int targets(const struct results *rs, struct target *t, int max)
                  transports[tp].name);
         r = find(rs, tp, W_PINGPONG, 64);
         if (r == NULL || best_tp < 0) {
-            snprintf(t[n].measured, sizeof(t[n].measured), "not measured in this run");
-            t[n].status = "n/a";
+            not_measured(&t[n]);
             continue;
         }
         snprintf(t[n].measured, sizeof(t[n].measured), "%" PRIu64 " ns vs %s %" PRIu64 " ns", P(r->lat, 50),
                  transports[best_tp].name, best);
         t[n].status = P(r->lat, 50) <= best ? "met" : "NOT MET";
     }
+    for (k = 0; k < n; k++)
+        t[k].issue = 5;
+    first = n;
+    n += targets13(rs, t + n, max - n);
+    for (k = first; k < n; k++)
+        t[k].issue = 13;
     return n;
 }
 
 void report_targets(const struct results *rs, FILE *f)
 {
-    struct target t[16];
-    int n = targets(rs, t, 16), i;
+    struct target t[MAX_TARGETS];
+    int n = targets(rs, t, MAX_TARGETS), i, j, width;
     double cl = cl_p50(rs);
-    fprintf(f, "\ntargets (issue 5), ratios within this run; cache-line RTT p50 %.0f ns%s\n", cl,
-            cl > 0 && cl >= 120 ? " (the issue's targets assume CPUs close together: < 120 ns)" : "");
-    for (i = 0; i < n; i++)
-        fprintf(f, "  %-64s %-42s %s\n", t[i].what, t[i].measured, t[i].status);
+    for (i = 0; i < n; i = j) {
+        if (t[i].issue == 5)
+            fprintf(f, "\ntargets (issue 5), ratios within this run; cache-line RTT p50 %.0f ns%s\n", cl,
+                    cl > 0 && cl >= 120 ? " (the issue's targets assume CPUs close together: < 120 ns)" : "");
+        else
+            fprintf(f, "\ntargets (issue %d), ratios within this run; probe: the cl-probe p50 of the two rows "
+                       "compared\n", t[i].issue);
+        /* One section per issue, its measured column as wide as its longest entry. */
+        for (width = 42, j = i; j < n && t[j].issue == t[i].issue; j++)
+            if ((int)strlen(t[j].measured) > width)
+                width = (int)strlen(t[j].measured);
+        for (j = i; j < n && t[j].issue == t[i].issue; j++)
+            fprintf(f, "  %-64s %-*s %s\n", t[j].what, width, t[j].measured, t[j].status);
+    }
 }
 
 /* --- CSV and JSON --------------------------------------------------------------------------- */
@@ -308,12 +440,14 @@ int report_csv(const struct results *rs, const char *path)
     int i;
     if (f == NULL)
         return -1;
-    fprintf(f, "transport,workload,size,rate_pct,offered_rps,count,seconds,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,"
+    fprintf(f, "transport,workload,size,batch,rate_pct,offered_rps,count,seconds,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,"
                "mrps,gbps,syscalls_per_msg,syscalls_source,csw_per_msg,semops_per_million,cpu_share,probe_p50_ns,probe_p99_ns\n");
     for (i = 0; i < rs->n; i++) {
         const struct result *r = &rs->r[i];
-        fprintf(f, "%s,%s,%u,%d,%.0f,%" PRIu64 ",%.6f,", tp_name(r), workload_names[r->workload], r->size,
-                r->rate_pct, r->offered, r->msgs, r->seconds);
+        fprintf(f, "%s,%s,%u,", tp_name(r), workload_names[r->workload], r->size);
+        if (r->batch)
+            fprintf(f, "%u", r->batch);
+        fprintf(f, ",%d,%.0f,%" PRIu64 ",%.6f,", r->rate_pct, r->offered, r->msgs, r->seconds);
         if (r->lat)
             fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", P(r->lat, 50), P(r->lat, 90),
                     P(r->lat, 99), P(r->lat, 99.9), r->lat->max);
@@ -352,7 +486,7 @@ static void json_num(FILE *f, const char *key, double v, int last)
 int report_json(const struct results *rs, const char *path)
 {
     FILE *f = open_out(path);
-    struct target t[16];
+    struct target t[MAX_TARGETS];
     int i, n;
     if (f == NULL)
         return -1;
@@ -366,6 +500,8 @@ int report_json(const struct results *rs, const char *path)
         const struct result *r = &rs->r[i];
         fprintf(f, "    {\"transport\": \"%s\", \"workload\": \"%s\", \"size\": %u, ", tp_name(r),
                 workload_names[r->workload], r->size);
+        if (r->batch)
+            fprintf(f, "\"batch\": %u, ", r->batch);
         if (r->workload == W_PACED) {
             fprintf(f, "\"rate_pct\": %d, ", r->rate_pct);
             json_num(f, "offered_rps", r->offered, 0);
@@ -394,10 +530,10 @@ int report_json(const struct results *rs, const char *path)
                 i + 1 < rs->n ? "," : "");
     }
     fputs("  ],\n  \"targets\": [\n", f);
-    n = targets(rs, t, 16);
+    n = targets(rs, t, MAX_TARGETS);
     for (i = 0; i < n; i++)
-        fprintf(f, "    {\"target\": \"%s\", \"measured\": \"%s\", \"status\": \"%s\"}%s\n", t[i].what, t[i].measured,
-                t[i].status, i + 1 < n ? "," : "");
+        fprintf(f, "    {\"issue\": %d, \"target\": \"%s\", \"measured\": \"%s\", \"status\": \"%s\"}%s\n",
+                t[i].issue, t[i].what, t[i].measured, t[i].status, i + 1 < n ? "," : "");
     fputs("  ]\n}\n", f);
     return close_out(f, path);
 }
@@ -439,6 +575,13 @@ static int write_cdf(const char *dir, const struct result *r, char *file, size_t
                 (double)cum / (double)r->lat->count);
     }
     return close_out(f, file);
+}
+
+/* A row of the throughput or round-trip plot of transport tp: the zero-copy streams at the largest
+ * --batch only (one point per size). */
+static int plotted(const struct results *rs, const struct result *r, int tp, int wl)
+{
+    return r->tp == tp && r->workload == wl && (r->batch == 0 || r->batch == top_batch(rs->o));
 }
 
 /* The rest of a plot command when the run measured nothing for it: an empty frame. */
@@ -530,9 +673,10 @@ int report_plots(const struct results *rs, const char *dir)
         int wl = i == 0 ? W_STREAM : W_PINGPONG;
         n = 0;
         if (wl == W_STREAM)
-            fprintf(g, "set output 'throughput.png'\nset title 'One-way stream: payload GB/s against record size "
-                       "(%s)'\nset logscale xy\nset xlabel 'record size, bytes (log)'\nset ylabel 'GB/s (log)'\nplot ",
-                    rs->when);
+            fprintf(g, "set output 'throughput.png'\nset title 'One-way stream: payload GB/s against record size, "
+                       "zero-copy rings at batch %u (%s)'\nset logscale xy\nset xlabel 'record size, bytes (log)'\n"
+                       "set ylabel 'GB/s (log)'\nplot ",
+                    top_batch(rs->o), rs->when);
         else
             fprintf(g, "set output 'rtt_vs_size.png'\nset title 'Ping-pong round trip p50 against message size "
                        "(%s)'\nset logscale xy\nset xlabel 'message size, bytes (log)'\nset ylabel 'p50 round trip, "
@@ -545,7 +689,7 @@ int report_plots(const struct results *rs, const char *dir)
                 continue;
             snprintf(file, sizeof(file), "%s/data/%s_%s.dat", dir, workload_names[wl], transports[tp].name);
             for (j = 0; j < rs->n; j++)
-                if (rs->r[j].tp == tp && rs->r[j].workload == wl)
+                if (plotted(rs, &rs->r[j], tp, wl))
                     rows++;
             if (rows == 0)
                 continue;
@@ -556,7 +700,7 @@ int report_plots(const struct results *rs, const char *dir)
             fprintf(d, "# size_bytes %s\n", wl == W_STREAM ? "gbps mrps" : "p50_ns p99_ns");
             for (j = 0; j < rs->n; j++) {
                 const struct result *r = &rs->r[j];
-                if (r->tp != tp || r->workload != wl)
+                if (!plotted(rs, r, tp, wl))
                     continue;
                 if (wl == W_STREAM)
                     fprintf(d, "%u %.6f %.6f\n", r->size, r->gbps, r->mrps);

@@ -779,9 +779,10 @@ static void progress(const char *fmt, ...)
     va_end(ap);
 }
 
-/* Runs workload wl over transport tp with records of `size` bytes: every result row it makes
- * (paced: one per rate) is appended to g_rs. 0, -EINTR, or another error (after a message). */
-static int measure(int tp, int wl, uint32_t size)
+/* Runs workload wl over transport tp with records of `size` bytes (a zero-copy stream: `batch`
+ * records per commit/release, else batch 0): every result row it makes (paced: one per rate) is
+ * appended to g_rs. 0, -EINTR, or another error (after a message). */
+static int measure(int tp, int wl, uint32_t size, unsigned batch)
 {
     static unsigned seq;
     const struct transport *ops = &transports[tp];
@@ -807,10 +808,11 @@ static int measure(int tp, int wl, uint32_t size)
     t.fd[0] = t.fd[1] = t.fd[2] = t.fd[3] = t.listen_fd = -1;
     t.msqid = t.semid = t.shmid = -1;
     t.conf.size = size;
-    t.conf.batch = g_o->batch;
+    t.conf.batch = batch;
     t.conf.spin = g_o->spin;
     t.conf.huge = g_o->huge;
     t.conf.wake = g_o->wake;
+    t.conf.align = g_o->align;
     t.conf.sleep = tp == TP_SPSC_SLEEP || tp == TP_MPMC_SLEEP || tp == TP_BCAST_SLEEP;
     /* Every transport that sleeps is measured at the same low rate, so that the "spin-then-sleep
      * vs the best kernel mechanism" target compares like with like: with an idle gap the sleeping
@@ -829,7 +831,10 @@ static int measure(int tp, int wl, uint32_t size)
         uint64_t need = pow2_at_least(4 * ((uint64_t)size + 64));
         t.conf.capacity = base > need ? base : need;
     }
-    progress("%s %s %u B", ops->name, workload_names[wl], size);
+    if (batch)
+        progress("%s %s %u B, batch %u", ops->name, workload_names[wl], size, batch);
+    else
+        progress("%s %s %u B", ops->name, workload_names[wl], size);
 
     if ((err = ops->setup(&t)) != 0) {
         ops->cleanup(&t);
@@ -896,7 +901,8 @@ static int measure(int tp, int wl, uint32_t size)
             /* Warm-up, not recorded: a fifth of the time, and two laps of a ring at least, so that
              * the measured stream finds every page of the ring mapped and warm. */
             struct result warm;
-            uint64_t laps = ops->shmring ? 2 * t.conf.capacity / ((uint64_t)size + 16) : 0;
+            uint64_t stride = ((uint64_t)size + 16 + t.conf.align - 1) & ~(uint64_t)(t.conf.align - 1);
+            uint64_t laps = ops->shmring ? 2 * t.conf.capacity / stride : 0;
             memset(&warm, 0, sizeof(warm));
             err = stream_parent(&t, &warm, g_o->duration * 0.2, g_o->count ? g_o->count / 5 + 1 : 0, laps);
             if (err == 0)
@@ -906,6 +912,7 @@ static int measure(int tp, int wl, uint32_t size)
             drop_result();
             goto teardown;
         }
+        r->batch = batch;
         r->probe_p50 = probe_p50;
         r->probe_p99 = probe_p99;
         commit_result();
@@ -1009,7 +1016,7 @@ static const char *out_path(const char *p, char *buf, size_t cap)
 int shmring_bench_main(int argc, char **argv)
 {
     struct opts o;
-    int rc, tp, wl, k, err = 0;
+    int rc, tp, wl, k, b, err = 0;
     struct itimerval tick;
     char csv[4096], json[4096], plot[4096];
     time_t now = time(NULL);
@@ -1068,6 +1075,7 @@ int shmring_bench_main(int argc, char **argv)
            "%.1f ns (included in every round trip); resolution %.1f ns%s\n",
            g_clk.tsc ? "TSC" : "CLOCK_MONOTONIC", g_clk.ghz, g_clk.calib_ns * 1e-6, g_clk.overhead_ns,
            g_clk.step_ns, g_clk.invariant ? "" : "; WARNING: the CPU does not claim an invariant TSC");
+    report_options(&o, stdout);
     fflush(stdout);
 
     for (wl = 0; wl < W_COUNT && !err; wl++) {
@@ -1081,13 +1089,17 @@ int shmring_bench_main(int argc, char **argv)
             if (wl == W_PACED && !transports[tp].shmring)
                 continue;
             for (k = 0; k < o.nsizes && !err; k++) {
+                /* A zero-copy stream runs once per --batch value; everything else once. */
+                int batching = wl == W_STREAM && transports[tp].send_batch != NULL;
                 if (wl == W_PACED && o.sizes[k] < 24) /* seq, scheduled time, seq */
                     continue;
                 if (tp == TP_CACHELINE && k > 0)
                     break; /* one line: the size does not apply */
-                err = measure(tp, wl, o.sizes[k]);
-                if (g_stop && err == 0)
-                    err = -EINTR;
+                for (b = 0; b < (batching ? o.nbatches : 1) && !err; b++) {
+                    err = measure(tp, wl, o.sizes[k], batching ? o.batches[b] : 0);
+                    if (g_stop && err == 0)
+                        err = -EINTR;
+                }
             }
         }
     }

@@ -515,6 +515,8 @@ static int spsc_setup(struct tp *t)
     struct shmring_config cfg;
     int d, err;
     ring_cfg(t, &cfg);
+    if (t->conf.align == 64)
+        cfg.flags |= SHMRING_F_ALIGN64; /* SPSC only: the MPMC and BCAST rings refuse it */
     for (d = 0; d < 2; d++)
         if ((err = shmring_spsc_pipe(&cfg, &t->sp[d][0], &t->sp[d][1])) != 0)
             return ring_error(t->ops->name, "shmring_spsc_pipe", err);
