@@ -22,10 +22,10 @@ static int check_capacity(uint64_t capacity)
 /* Positions start where the configuration says (tests start them near a wrap). */
 static int spsc_init(struct shmring_header *hdr, const struct shmring_config *cfg)
 {
-    uint64_t align = (cfg->flags & SHMRING_F_ALIGN64) ? SHMRING_REC_ALIGN64 : SHMRING_REC_ALIGN;
-    uint64_t start = cfg->start_position & ~(align - 1);
+    uint64_t start;
     if (cfg->flags & SHMRING_F_ALIGN64)
         hdr->ident.flags |= SHMRING_HDR_ALIGN64;
+    start = cfg->start_position & ~(shmring__spsc_align(hdr->ident.flags) - 1);
     shmring__store(&hdr->prod.pos, start, relaxed);
     shmring__store(&hdr->cons.pos, start, relaxed);
     return 0;
@@ -128,7 +128,7 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
     r->data = (uint8_t *)hdr + SHMRING_HEADER_SIZE;
     r->capacity = m->ident.capacity;
     r->mask = r->capacity - 1;
-    r->align_mask = (m->ident.flags & SHMRING_HDR_ALIGN64) ? SHMRING_REC_ALIGN64 - 1 : SHMRING_REC_ALIGN - 1;
+    r->align_mask = shmring__spsc_align(m->ident.flags) - 1;
     /* The largest record whose size, with the 8 bytes of slack after it, fits the whole area. */
     r->max_record = r->capacity - (r->align_mask + 1) - SHMRING_REC_HDR;
     if (r->max_record > SHMRING_SPSC_RECORD_MAX)

@@ -290,8 +290,7 @@ static inline int shmring_bcast_push(struct shmring_bcast *b, const void *src, s
     n = shmring_bcast_claim(b, 1, &c);
     if (n < 0)
         return n;
-    if (len && src)
-        memcpy(shmring_bcast_slot(b, &c, 0), src, len);
+    shmring__copy_in(shmring_bcast_slot(b, &c, 0), src, len);
     shmring_bcast_publish(b, &c, &l);
     return 0;
 }

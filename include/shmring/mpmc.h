@@ -267,8 +267,7 @@ static inline int shmring_mpmc_push(struct shmring_mpmc *q, const void *src, siz
     n = shmring_mpmc_claim(q, 1, &c);
     if (n < 0)
         return n;
-    if (len && src)
-        memcpy(shmring_mpmc_slot(q, &c, 0), src, len);
+    shmring__copy_in(shmring_mpmc_slot(q, &c, 0), src, len);
     return shmring_mpmc_publish(q, &c, &l);
 }
 

@@ -196,7 +196,10 @@ static inline void shmring__spsc_after_publish(struct shmring_spsc *r, SHMRING_A
  * inside the segment. The record is invisible to the consumer until shmring_spsc_commit(). Several
  * reservations may precede one commit. Returns 0, -EAGAIN (full: commit what you reserved, retry
  * later), -EMSGSIZE (len > shmring_spsc_max_record()), -EUCLEAN (the consumer's position is
- * corrupt). No system call. */
+ * corrupt). No system call. Speed: a consumer that keeps up waits on the line that holds the
+ * record's header and the first bytes of *buf (up to the next 64-byte boundary); writing those
+ * bytes last, just before the commit, moves that line between the cores once instead of twice
+ * (push does so; docs/performance.md, "Copy order in push"). */
 static inline int shmring_spsc_reserve(struct shmring_spsc *r, size_t len, void **buf)
 {
     uint64_t size, off, pad;
@@ -244,8 +247,7 @@ static inline int shmring_spsc_write(struct shmring_spsc *r, const void *src, si
     int err = shmring_spsc_reserve(r, len, &buf);
     if (err)
         return err;
-    if (len && src) /* src may be NULL only with len 0: tell the compiler */
-        memcpy(buf, src, len);
+    shmring__copy_in(buf, src, len);
     return 0;
 }
 
@@ -391,8 +393,7 @@ static inline int shmring_spsc_push_wait(struct shmring_spsc *r, const void *src
     int err = shmring_spsc_reserve_wait(r, len, &buf, timeout_ns);
     if (err)
         return err;
-    if (len && src) /* src may be NULL only with len 0: tell the compiler */
-        memcpy(buf, src, len);
+    shmring__copy_in(buf, src, len);
     shmring_spsc_commit(r);
     return 0;
 }

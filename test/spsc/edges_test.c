@@ -771,3 +771,32 @@ SPSC_TEST(edges, wrong_role_in_blocking_calls)
     SPSC_EQU(spsc_cons_pos(c), 0);
     spsc_close_pair(p, c);
 }
+
+/* --- Copy order --------------------------------------------------------------------------------- */
+
+/* shmring__copy_in (push on every ring kind) copies the bytes past the destination's first cache
+ * line before those in it: every byte lands where it belongs, and nothing outside [dst, dst + len)
+ * is written, at every offset in a line and for lengths across one, two and three lines. */
+Test(edges, copy_in_every_offset_and_length)
+{
+    static uint8_t area[512] __attribute__((aligned(64)));
+    uint8_t src[256];
+    size_t off, len, i;
+    for (i = 0; i < sizeof(src); i++)
+        src[i] = (uint8_t)(i * 7 + 1);
+    for (off = 0; off < 128; off++) {
+        for (len = 0; len <= 200; len++) {
+            memset(area, 0xEE, sizeof(area));
+            shmring__copy_in(area + off, src, len);
+            for (i = 0; i < sizeof(area); i++) {
+                uint8_t want = (i >= off && i < off + len) ? src[i - off] : 0xEE;
+                cr_assert(area[i] == want, "offset %zu length %zu: byte %zu is 0x%02x, expected 0x%02x", off, len,
+                          i, area[i], want);
+            }
+        }
+    }
+    memset(area, 0xEE, sizeof(area));
+    shmring__copy_in(area + 3, NULL, 0); /* NULL source with length 0: nothing is written */
+    for (i = 0; i < sizeof(area); i++)
+        cr_assert(area[i] == 0xEE, "length 0 wrote byte %zu", i);
+}

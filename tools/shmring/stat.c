@@ -201,7 +201,7 @@ static void stat_text(struct ring_view *v)
         return;
     if (spsc) {
         /* As the library computes it at attach (lib/spsc.c). */
-        uint64_t align = (v->id.flags & SHMRING_HDR_ALIGN64) ? SHMRING_REC_ALIGN64 : SHMRING_REC_ALIGN;
+        uint64_t align = shmring__spsc_align(v->id.flags);
         uint64_t max = v->id.capacity - align - SHMRING_REC_HDR;
         printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes, records aligned to %" PRIu64
                "\n",
@@ -354,7 +354,7 @@ static void stat_json(struct ring_view *v)
     jw_u64(&w, v->id.flags);
     jw_key(&w, "record_align");
     if (spsc)
-        jw_u64(&w, (v->id.flags & SHMRING_HDR_ALIGN64) ? SHMRING_REC_ALIGN64 : SHMRING_REC_ALIGN);
+        jw_u64(&w, shmring__spsc_align(v->id.flags));
     else
         jw_null(&w);
     jw_key(&w, "policy");
