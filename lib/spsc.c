@@ -129,10 +129,7 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
     r->capacity = m->ident.capacity;
     r->mask = r->capacity - 1;
     r->align_mask = shmring__spsc_align(m->ident.flags) - 1;
-    /* The largest record whose size, with the 8 bytes of slack after it, fits the whole area. */
-    r->max_record = r->capacity - (r->align_mask + 1) - SHMRING_REC_HDR;
-    if (r->max_record > SHMRING_SPSC_RECORD_MAX)
-        r->max_record = SHMRING_SPSC_RECORD_MAX;
+    r->max_record = shmring__spsc_max_record_of(r->capacity, m->ident.flags);
     r->fast_fence = a->waiter_mode != SHMRING__WAIT_MEMBARRIER;
     r->role = role;
     r->spin = SHMRING_DEFAULT_SPIN;

@@ -143,6 +143,15 @@ void shmring__spsc_wake(struct shmring_spsc *r, int sem);
 int shmring__spsc_wait_space(struct shmring_spsc *r, size_t len, int64_t timeout_ns, int64_t *deadline);
 int shmring__spsc_wait_data(struct shmring_spsc *r, int64_t timeout_ns, int64_t *deadline);
 
+/* The largest record of an SPSC ring of `capacity` bytes with header flags hdr_flags: its size,
+ * with the 8 bytes of slack after it, fits the whole area (what shmring_spsc_max_record() returns;
+ * also used by the tools). */
+static inline uint64_t shmring__spsc_max_record_of(uint64_t capacity, uint32_t hdr_flags)
+{
+    uint64_t max = capacity - shmring__spsc_align(hdr_flags) - SHMRING_REC_HDR;
+    return max < SHMRING_SPSC_RECORD_MAX ? max : (uint64_t)SHMRING_SPSC_RECORD_MAX;
+}
+
 /* Bytes a record of `len` payload bytes takes in r's data area, header included. */
 static inline uint64_t shmring__spsc_size(const struct shmring_spsc *r, size_t len)
 {

@@ -29,7 +29,7 @@ struct ring {
     const char *shown; /* the name, for messages */
     struct shmring_spsc *s;
     struct shmring_mpmc *m;
-    uint64_t max_record; /* largest record: SPSC capacity - 16, MPMC slot size */
+    uint64_t max_record; /* largest record: shmring_spsc_max_record() (SPSC), the slot size (MPMC) */
     int64_t timeout_ns;  /* --timeout: longest wait for space or data; 0 none */
     /* The other side, as a FIFO's reader and writer wait for each other: a read-only view of the
      * header, to tell "the peer went away" (end of stream) from "no peer came yet" (wait). */

@@ -200,13 +200,10 @@ static void stat_text(struct ring_view *v)
                        v->id.kind != SHMRING_KIND_BCAST))
         return;
     if (spsc) {
-        /* As the library computes it at attach (lib/spsc.c). */
-        uint64_t align = shmring__spsc_align(v->id.flags);
-        uint64_t max = v->id.capacity - align - SHMRING_REC_HDR;
         printf("capacity:     %" PRIu64 " bytes (%s), largest record %" PRIu64 " bytes, records aligned to %" PRIu64
                "\n",
                v->id.capacity, human_size(v->id.capacity, h, sizeof(h)),
-               max < SHMRING_SPSC_RECORD_MAX ? max : (uint64_t)SHMRING_SPSC_RECORD_MAX, align);
+               shmring__spsc_max_record_of(v->id.capacity, v->id.flags), shmring__spsc_align(v->id.flags));
     } else
         printf("capacity:     %" PRIu64 " slots of %u bytes\n", v->id.capacity, v->id.slot_size);
     printf("flags:        %s%s%s%s%s\n", (v->id.flags & SHMRING_HDR_HUGEPAGES) ? "hugepages " : "",
