@@ -176,6 +176,24 @@ static int make_msq(key_t key, int mode)
     return id >= 0 ? id : shmring__errno();
 }
 
+/* Marks the set of an anonymous ring (see SHMRING_SEM_ANON_TAG): the tag and the queue's id in one
+ * semop, so that whoever sees the tag sees the id, and the header (written before) holds both ids. */
+static int tag_anonymous(int semid, int msqid)
+{
+    struct sembuf ops[1 + SHMRING_ANON_MSQ_PARTS];
+    unsigned i;
+    for (i = 0; i < SHMRING_ANON_MSQ_PARTS; i++) {
+        ops[i].sem_num = (unsigned short)(SHMRING_SEM_ANON_MSQ + i);
+        ops[i].sem_op = (short)(((uint32_t)msqid >> (i * SHMRING_ANON_MSQ_BITS)) & ((1u << SHMRING_ANON_MSQ_BITS) - 1));
+        ops[i].sem_flg = IPC_NOWAIT;
+    }
+    ops[i].sem_num = SHMRING_SEM_ANON_TAG;
+    ops[i].sem_op = SHMRING_ANON_TAG;
+    ops[i].sem_flg = IPC_NOWAIT;
+    /* sem_op 0 means "wait for zero", which on a fresh (zero) set passes at once: harmless. */
+    return semop(semid, ops, 1 + SHMRING_ANON_MSQ_PARTS);
+}
+
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
                         uint64_t data_offset, uint64_t data_bytes, const struct shmring_config *cfg,
                         int (*init)(struct shmring_header *, const struct shmring_config *),
@@ -281,6 +299,8 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     }
     hdr->ident.msqid = msqid = err;
     hdr->ident.reserved0 |= SEG_INIT_MSQ;
+    if (key == IPC_PRIVATE && tag_anonymous(semid, msqid) != 0)
+        goto fail;
     if (init && (err = init(hdr, cfg)) != 0) {
         errno = -err;
         goto fail;

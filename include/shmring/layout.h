@@ -35,7 +35,7 @@
 #include "shmring/common.h" /* SHMRING_NAME_MAX */
 
 #define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
-#define SHMRING_ABI_VERSION 3u
+#define SHMRING_ABI_VERSION 4u /* 4: the set gained the anonymous-ring tag semaphores */
 #define SHMRING_BUILDING_MARK UINT64_C(0x444c494247524853) /* ident.building: "SHRGBILD" */
 #define SHMRING_CACHELINE 64
 #define SHMRING_HEADER_SIZE 4096u /* the data area starts here */
@@ -88,8 +88,19 @@ enum shmring_sem {
     /* Life semaphores (lib/life.c): > 0 while a live process holds the table entry (SEM_UNDO). */
     SHMRING_SEM_LIFE_SUBSCRIBERS = 6,  /* + i: control subscriber i (SHMRING_SUBSCRIBERS of them) */
     SHMRING_SEM_LIFE_ENTRIES = 6 + 64, /* + i: MPMC participant i, or BCAST consumer i */
-    SHMRING_NSEMS = 6 + 64 + 128
+    SHMRING_SEM_LIFE_END = 6 + 64 + 128, /* one past the last life semaphore */
+    /* Anonymous rings only (0 in a named ring's set). System V cannot remove a set or a queue when
+     * nobody uses it, so when every holder of an anonymous ring is killed these two stay behind
+     * with key 0 and nothing else names them. The set therefore says what it is and which queue
+     * goes with it, for `shmring rm --stale` (tools/shmring/admin.c). Set by one semop once the
+     * queue exists, after the header holds both ids. */
+    SHMRING_SEM_ANON_TAG = SHMRING_SEM_LIFE_END, /* SHMRING_ANON_TAG */
+    SHMRING_SEM_ANON_MSQ = SHMRING_SEM_LIFE_END + 1, /* + 0..2: the queue's id, 11 bits each, low bits first */
+    SHMRING_NSEMS = SHMRING_SEM_LIFE_END + 4
 };
+#define SHMRING_ANON_TAG 0x5a17 /* below SEMVMX (32767) */
+#define SHMRING_ANON_MSQ_BITS 11
+#define SHMRING_ANON_MSQ_PARTS 3 /* 33 bits hold any (non-negative int) id */
 
 /* Line 0-1: identity and geometry. Written before publication, read-only afterwards. */
 struct shmring_ident {

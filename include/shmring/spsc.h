@@ -96,8 +96,8 @@ int shmring_spsc_open(const char *name, enum shmring_role role, struct shmring_s
 
 /* Creates an anonymous ring for related processes, like pipe(2): both ends in one call, no name.
  * fork(), then each process closes the end it does not use. The ring disappears when the last
- * handle on it is closed (if every holder is killed, its semaphore set and queue remain: see
- * README). Returns 0 or the errors of shmring_spsc_create(). Thread-safe. */
+ * handle on it is closed (if every holder is killed, its semaphore set and queue remain until
+ * `shmring rm --stale`: docs/guide.md). Returns 0 or the errors of shmring_spsc_create(). Thread-safe. */
 int shmring_spsc_pipe(const struct shmring_config *cfg, struct shmring_spsc **producer,
                       struct shmring_spsc **consumer);
 

@@ -12,6 +12,10 @@
  *   foreign rm SHMID                removes it
  *   foreign pipe                    makes an anonymous ring (shmring_spsc_pipe), prints "ready",
  *                                   holds it until stdin ends, then closes both ends
+ *   foreign semset [tagged-held]    makes a key-0 semaphore set of a ring's size and prints its
+ *                                   id: untagged (not an anonymous ring's), or tagged as one with
+ *                                   a handle counted (in use); neither is rm --stale's to remove
+ *   foreign semrm ID                removes the set
  *   foreign bcast NAME N            joins the broadcast ring NAME as a consumer, prints "ready",
  *                                   pushes nothing; holds it until stdin ends; N producer pushes
  *                                   are made first when N > 0 (as producer, then closed)
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 
 #include "shmring/bcast.h"
@@ -154,8 +159,27 @@ int main(int argc, char **argv)
         shmring_bcast_close(c);
         return 0;
     }
+    if ((argc == 2 || argc == 3) && strcmp(argv[1], "semset") == 0) {
+        int id = semget(IPC_PRIVATE, SHMRING_NSEMS, IPC_CREAT | 0600);
+        if (id < 0) {
+            perror("foreign: semget");
+            return 1;
+        }
+        if (argc == 3) {
+            struct sembuf ops[2] = {{SHMRING_SEM_ANON_TAG, SHMRING_ANON_TAG, 0}, {SHMRING_SEM_USERS, 1, 0}};
+            if (semop(id, ops, 2) != 0) {
+                perror("foreign: semop");
+                semctl(id, 0, IPC_RMID);
+                return 1;
+            }
+        }
+        printf("%d\n", id);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "semrm") == 0)
+        return semctl(atoi(argv[2]), 0, IPC_RMID) == 0 ? 0 : 1;
     if (argc == 3 && strcmp(argv[1], "rm") == 0)
         return shmctl(atoi(argv[2]), IPC_RMID, NULL) == 0 ? 0 : 1;
-    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID | pipe\n");
+    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID | pipe | semset [tagged-held] | semrm ID | bcast NAME N\n");
     return 2;
 }

@@ -517,6 +517,58 @@ exec 3>&-
 wait_pid $pipepid
 [ "$wrc" = 0 ] || fail "foreign pipe exited $wrc"
 
+echo "== rm --stale: what killed anonymous rings leave"
+sems0=$(($(wc -l </proc/sysvipc/sem) - 1))
+msqs0=$(($(wc -l </proc/sysvipc/msg) - 1))
+plain=$("$FOREIGN" semset)           # a key-0 set of our size, untagged: not ours
+held=$("$FOREIGN" semset tagged-held) # tagged, a handle counted: in use
+"$FOREIGN" pipe <"$T/fifo" >"$T/pipe.out" &
+pipepid=$!
+exec 3>"$T/fifo"
+for i in $(seq 1 200); do grep -q ready "$T/pipe.out" && break; sleep 0.05; done
+mkfifo "$T/fifo2"
+"$FOREIGN" pipe <"$T/fifo2" >"$T/victim.out" &
+victim=$!
+exec 4>"$T/fifo2"
+for i in $(seq 1 200); do grep -q ready "$T/victim.out" && break; sleep 0.05; done
+kill -KILL $victim
+wait_pid $victim
+exec 4>&-
+checks=$((checks + 1))
+[ "$wrc" = 137 ] || fail "anonymous ring holder after SIGKILL: status $wrc"
+sems=$(($(wc -l </proc/sysvipc/sem) - 1 - sems0))
+msqs=$(($(wc -l </proc/sysvipc/msg) - 1 - msqs0))
+checks=$((checks + 1))
+[ "$sems/$msqs" = "4/2" ] || fail "before rm --stale: $sems sets, $msqs queues (want 4/2)"
+expect 0 "" "$TOOL" rm --stale --dry-run
+checks=$((checks + 1))
+[ "$(grep -c "would remove anonymous ring leftovers" "$T/out")" = 1 ] || fail "dry run: $(cat "$T/out")"
+[ "$(($(wc -l </proc/sysvipc/sem) - 1 - sems0))" = 4 ] || fail "the dry run removed something"
+expect 0 "" "$TOOL" rm --stale
+checks=$((checks + 1))
+[ "$(grep -c "removed anonymous ring leftovers" "$T/out")" = 1 ] || fail "rm --stale: $(cat "$T/out")"
+sems=$(($(wc -l </proc/sysvipc/sem) - 1 - sems0))
+msqs=$(($(wc -l </proc/sysvipc/msg) - 1 - msqs0))
+checks=$((checks + 1))
+[ "$sems/$msqs" = "3/1" ] || fail "after rm --stale: $sems sets, $msqs queues (want 3/1: the live ring's and the two foreign sets)"
+checks=$((checks + 1))
+awk -v a="$plain" -v b="$held" '$2 == a || $2 == b' /proc/sysvipc/sem | wc -l | grep -qx 2 ||
+    fail "rm --stale removed a set that is not a dead anonymous ring's"
+expect 0 "" "$TOOL" ls --json
+py_check "
+assert len(d) == 1 and d[0]['anonymous'] and d[0]['state'] == 'ok' and d[0]['producers'] == 1, d
+"
+exec 3>&-
+wait_pid $pipepid
+[ "$wrc" = 0 ] || fail "foreign pipe exited $wrc"
+expect 0 "" "$TOOL" rm --stale
+lacks "$T/out" "removed" "rm --stale once every anonymous ring closed"
+"$FOREIGN" semrm "$plain"
+"$FOREIGN" semrm "$held"
+checks=$((checks + 1))
+[ "$(($(wc -l </proc/sysvipc/sem) - 1 - sems0))/$(($(wc -l </proc/sysvipc/msg) - 1 - msqs0))" = 0/0 ] ||
+    fail "anonymous rings left objects after a clean close"
+
 echo "== broadcast rings"
 expect 2 "--lossy is for broadcast rings" "$TOOL" create r --capacity 4K --lossy
 expect 2 "bad capacity 3" "$TOOL" create r --kind bcast --capacity 3

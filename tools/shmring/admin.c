@@ -195,7 +195,10 @@ static const char rm_help[] =
     "                      the segment attached, the presence semaphores count no producer and no\n"
     "                      consumer, and the creating process (pid and start time) is gone; also\n"
     "                      rings whose creator died half-way through creating them. A ring made with\n"
-    "                      'shmring create' and not in use counts as stale. Prints what it removes.\n"
+    "                      'shmring create' and not in use counts as stale. Also the semaphore set\n"
+    "                      and queue that an anonymous ring (shmring_spsc_pipe) leaves when every\n"
+    "                      holder was killed: no segment names them and no handle holds them.\n"
+    "                      Prints what it removes.\n"
     "  -n, --dry-run       with --stale: print what would be removed, remove nothing\n"
     "  -h, --help          this help\n"
     "\n"
@@ -304,7 +307,8 @@ static int rm_stale(int dry_run)
         printf("removed %s (key 0x%08x, shmid %d: %s)\n", shown, (unsigned)v.seg.key, v.seg.shmid, why);
     }
     free(segs);
-    return rc;
+    i = rm_anon_leftovers(dry_run);
+    return i > rc ? i : rc;
 }
 
 int cmd_rm(int argc, char **argv)

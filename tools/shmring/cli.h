@@ -101,7 +101,12 @@ struct shm_entry {
     pid_t cpid, lpid;
     uint64_t nattch;
     uid_t uid;
+    uid_t cuid;        /* the creator's (fixed for the segment's life, unlike uid) */
 };
+
+/* rm --stale: removes the semaphore sets and queues that killed anonymous rings left behind
+ * (orphans.c). Prints what it removes (dry_run: what it would). EXIT_OK or EXIT_FAIL. */
+int rm_anon_leftovers(int dry_run);
 
 /* Reads /proc/sysvipc/shm. Returns the number of entries (array in *out, free() it) or -errno. */
 int shm_list(struct shm_entry **out);

@@ -271,7 +271,7 @@ static void stat_text(struct ring_view *v)
         int held = 0;
         for (i = 0; i < SHMRING_SEM_LIFE_SUBSCRIBERS; i++)
             printf(" %s=%d", sem_name(i, h, sizeof(h)), v->semval[i]);
-        for (; i < SHMRING_NSEMS; i++)
+        for (; i < SHMRING_SEM_LIFE_END; i++)
             held += v->semval[i] > 0;
         printf(" (life semaphores held: %d)\n", held);
     } else {
@@ -476,7 +476,7 @@ static void stat_json(struct ring_view *v)
             jw_key(&w, sem_name(i, t, sizeof(t)));
             jw_i64(&w, v->semval[i]);
         }
-        for (; i < SHMRING_NSEMS; i++)
+        for (; i < SHMRING_SEM_LIFE_END; i++)
             held += v->semval[i] > 0;
         jw_key(&w, "life_held");
         jw_i64(&w, held);

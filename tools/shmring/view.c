@@ -45,12 +45,13 @@ int shm_list(struct shm_entry **out)
         long long key;
         unsigned long long size, nattch;
         int cpid, lpid;
-        unsigned uid;
+        unsigned uid, gid, cuid;
         memset(&e, 0, sizeof(e));
         /* key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap */
-        if (sscanf(line, "%lld %d %o %llu %d %d %llu %u", &key, &e.shmid, &e.perms, &size, &cpid, &lpid,
-                   &nattch, &uid) != 8)
+        if (sscanf(line, "%lld %d %o %llu %d %d %llu %u %u %u", &key, &e.shmid, &e.perms, &size, &cpid, &lpid,
+                   &nattch, &uid, &gid, &cuid) != 10)
             continue;
+        e.cuid = cuid;
         e.key = (int32_t)key;
         e.size = size;
         e.cpid = cpid;
@@ -83,6 +84,7 @@ static void entry_from_ds(struct shm_entry *e, const struct shmid_ds *ds)
     e->lpid = ds->shm_lpid;
     e->nattch = ds->shm_nattch;
     e->uid = ds->shm_perm.uid;
+    e->cuid = ds->shm_perm.cuid;
 }
 
 int shm_refresh(struct shm_entry *e)
