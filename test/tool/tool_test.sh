@@ -606,12 +606,47 @@ b = [x for x in d if x['name'] == 'bc'][0]
 assert b['fill'] == 5 and b['consumers'] == 1, b
 "
 expect 0 "" "$TOOL" watch bc --interval 0.05 --count 2
-expect 1 "bc: a broadcast (bcast) ring" "$TOOL" put bc </dev/null
-expect 1 "bc: a broadcast (bcast) ring" "$TOOL" get bc
 exec 3>&-
 wait_pid $bcpid
 [ "$wrc" = 0 ] || fail "foreign bcast exited $wrc: $(cat "$T/bc.err")"
-expect 0 "" "$TOOL" rm bc bcl
+
+echo "== put and get on broadcast rings"
+seq 10 | timeout 120 "$TOOL" put bc || fail "put bc exited $?"
+expect 0 "" "$TOOL" get bc --oldest # the helper's five records, then ours
+checks=$((checks + 1))
+[ "$(tr '\n' ' ' <"$T/out")" = "rec rec rec rec rec 1 2 3 4 5 6 7 8 9 10 " ] || fail "get --oldest: $(cat "$T/out")"
+expect 0 "" "$TOOL" get bc # from the newest; the producer is gone: the end
+checks=$((checks + 1))
+[ "$(cat "$T/out")" = 10 ] || fail "get from the newest: $(cat "$T/out")"
+expect 0 "" "$TOOL" get bc --oldest --max 3 --raw
+checks=$((checks + 1))
+[ "$(cat "$T/out")" = recrecrec ] || fail "get --max 3 --raw: $(cat "$T/out")"
+expect 1 "larger than the ring's largest record" "$TOOL" put bc --block 101 </dev/null
+# A get that comes first waits for a producer; a BLOCK producer then waits for it: nothing lost.
+expect 0 "" "$TOOL" create bcf --kind bcast --capacity 16 --slot-size 16
+timeout 120 "$TOOL" get bcf >"$T/bcf.out" 2>"$T/get.err" &
+getpid=$!
+wait_ring bcf consumers 1
+seq 1000 | timeout 120 "$TOOL" put bcf || fail "put bcf exited $?"
+wait_pid $getpid
+[ "$wrc" = 0 ] || fail "get bcf exited $wrc: $(cat "$T/get.err")"
+checks=$((checks + 1))
+seq 1000 | cmp -s - "$T/bcf.out" || fail "get bcf: $(wc -l <"$T/bcf.out") lines, not 1..1000 in order"
+# A stopped get on a LOSSY ring is lapped: it reports the loss and goes on with what is there.
+timeout 120 "$TOOL" get bcl >"$T/bcl.out" 2>"$T/get.err" &
+getpid=$!
+wait_ring bcl consumers 1
+kill -STOP $getpid
+seq 100 | timeout 120 "$TOOL" put bcl || fail "put bcl exited $?"
+kill -CONT $getpid
+wait_pid $getpid
+[ "$wrc" = 0 ] || fail "get bcl exited $wrc: $(cat "$T/get.err")"
+checks=$((checks + 1))
+seq 93 100 | cmp -s - "$T/bcl.out" || fail "lapped get: $(tr '\n' ' ' <"$T/bcl.out")"
+contains "$T/get.err" "lapped by the producer: 92 records lost" "lapped get reports its loss"
+expect 0 "" "$TOOL" create nb --capacity 4K
+expect 2 "--oldest is for broadcast rings" "$TOOL" get nb --oldest
+expect 0 "" "$TOOL" rm bc bcl bcf nb
 expect 0 "" "$TOOL" ls --json
 py_check "assert d == [], d"
 

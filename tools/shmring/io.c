@@ -24,12 +24,13 @@
 #define BATCH_RECORDS 256         /* records written to stdout with one writev */
 #define BATCH_BYTES (1024 * 1024) /* ... or this many bytes */
 
-/* One attached ring of either kind. */
+/* One attached ring of any kind (one of s, m, b is set). */
 struct ring {
     const char *shown; /* the name, for messages */
     struct shmring_spsc *s;
     struct shmring_mpmc *m;
-    uint64_t max_record; /* largest record: shmring_spsc_max_record() (SPSC), the slot size (MPMC) */
+    struct shmring_bcast *b;
+    uint64_t max_record; /* largest record: shmring_spsc_max_record() (SPSC), the slot size (MPMC, BCAST) */
     int64_t timeout_ns;  /* --timeout: longest wait for space or data; 0 none */
     /* The other side, as a FIFO's reader and writer wait for each other: a read-only view of the
      * header, to tell "the peer went away" (end of stream) from "no peer came yet" (wait). */
@@ -79,25 +80,21 @@ static int wait_peer(const struct ring *r, int64_t deadline)
     return 0;
 }
 
-static int open_ring(struct ring *r, const char *name, enum shmring_role role)
+/* bcast_flags: shmring_bcast_open() flags for a consumer of a broadcast ring. */
+static int open_ring(struct ring *r, const char *name, enum shmring_role role, uint32_t bcast_flags)
 {
     int err = shmring_spsc_open(name, role, &r->s);
-    if (err == -EPROTONOSUPPORT) /* perhaps the other kind */
+    if (err == -EPROTONOSUPPORT) /* perhaps another kind */
         err = shmring_mpmc_open(name, role, &r->m);
+    if (err == -EPROTONOSUPPORT)
+        err = shmring_bcast_open(name, role, role == SHMRING_CONSUMER ? bcast_flags : 0, &r->b);
     if (err == 0) {
-        r->max_record = r->s ? shmring_spsc_max_record(r->s) : shmring_mpmc_slot_size(r->m);
+        r->max_record = r->s ? shmring_spsc_max_record(r->s)
+                        : r->m ? shmring_mpmc_slot_size(r->m)
+                               : shmring_bcast_slot_size(r->b);
         r->role = role;
         peer_watch_init(r, name);
         return EXIT_OK;
-    }
-    if (err == -EPROTONOSUPPORT) {
-        struct ring_view v;
-        int bcast = view_by_name(name, &v) == EXIT_OK && v.what == VIEW_RING && v.id.kind == SHMRING_KIND_BCAST;
-        view_close(&v);
-        if (bcast) {
-            cli_err("%s: a broadcast (bcast) ring: put/get do not support broadcast rings yet", r->shown);
-            return EXIT_FAIL;
-        }
     }
     switch (err) {
     case -ENOENT:
@@ -107,8 +104,12 @@ static int open_ring(struct ring *r, const char *name, enum shmring_role role)
         cli_err("%s: not a shmring: the segment on its key has another format; left untouched", r->shown);
         break;
     case -EBUSY:
-        cli_err("%s: a %s is already attached (an SPSC ring takes one)", r->shown,
+        cli_err("%s: a %s is already attached (an SPSC ring takes one, a broadcast ring one producer)", r->shown,
                 role == SHMRING_PRODUCER ? "producer" : "consumer");
+        break;
+    case -EUSERS:
+        cli_err("%s: every consumer entry is taken by a live consumer (a broadcast ring has %u)", r->shown,
+                SHMRING_BCAST_CONSUMERS);
         break;
     case -EINVAL:
     case -ENAMETOOLONG:
@@ -127,8 +128,11 @@ static void close_ring(struct ring *r)
         shmring_spsc_close(r->s);
     if (r->m)
         shmring_mpmc_close(r->m);
+    if (r->b)
+        shmring_bcast_close(r->b);
     r->s = NULL;
     r->m = NULL;
+    r->b = NULL;
     if (r->have_view)
         view_close(&r->view);
     r->have_view = 0;
@@ -161,7 +165,7 @@ static int ring_error(const struct ring *r, int err, const char *doing)
 /* ------------------------------------------------------------------------------------------- */
 /* put */
 
-/* Copies one record into the ring (SPSC: reserved, published by put_flush; MPMC: published).
+/* Copies one record into the ring (SPSC: reserved, published by put_flush; MPMC, BCAST: published).
  * Waits for space in slices. Returns 0, -EINTR (a signal asked us to stop) or a ring error. */
 static int put_record(struct ring *r, const void *p, size_t len)
 {
@@ -181,8 +185,10 @@ static int put_record(struct ring *r, const void *p, size_t len)
             return -ETIMEDOUT;
         if (r->s)
             err = shmring_spsc_reserve_wait(r->s, len, &buf, slice);
-        else
+        else if (r->m)
             err = shmring_mpmc_push_wait(r->m, p, len, slice);
+        else /* never -EPIPE: a broadcast producer does not wait for consumers */
+            err = shmring_bcast_push_wait(r->b, p, len, slice);
         if (err == -ETIMEDOUT) {
             if (cli_stop)
                 return -EINTR;
@@ -241,7 +247,8 @@ static const char put_help[] =
     "record per N bytes (the last one may be shorter). At end of input it closes the ring: the\n"
     "consumer ('shmring get') then reads every record and ends. When the ring is full it waits for\n"
     "the consumer. Ctrl-C (SIGINT, SIGTERM, SIGHUP) publishes what was read, closes the ring and\n"
-    "ends. MPMC rings work too, with records of at most the slot size.\n"
+    "ends. MPMC and broadcast rings work too, with records of at most the slot size; a broadcast\n"
+    "producer does not wait for consumers to come (BLOCK: it waits for the slowest one attached).\n"
     "\n"
     "  -l, --lines         one record per line (default)\n"
     "  -b, --block N       one record per N bytes (K, M, G suffixes)\n"
@@ -405,7 +412,7 @@ int cmd_put(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.shown = name_for_text(argv[optind], shown, sizeof(shown));
     r.timeout_ns = (int64_t)(timeout * 1e9);
-    if ((rc = open_ring(&r, argv[optind], SHMRING_PRODUCER)) != EXIT_OK)
+    if ((rc = open_ring(&r, argv[optind], SHMRING_PRODUCER, 0)) != EXIT_OK)
         return rc;
     if (block > r.max_record) {
         cli_err("%s: --block %llu is larger than the ring's largest record (%llu bytes)", r.shown,
@@ -425,7 +432,7 @@ int cmd_put(int argc, char **argv)
 /* get */
 
 static const char get_help[] =
-    "Usage: shmring get NAME [--lines | --raw] [--max N] [--timeout SEC]\n"
+    "Usage: shmring get NAME [--lines | --raw] [--max N] [--timeout SEC] [--oldest]\n"
     "\n"
     "Attaches to the ring NAME as a consumer and copies its records to stdout until end of stream\n"
     "(the producer closed or died and every record was read), then exits 0. While the ring is\n"
@@ -434,10 +441,16 @@ static const char get_help[] =
     "0, and an SPSC ring keeps what was not written. Ctrl-C (SIGINT, SIGTERM, SIGHUP) closes the\n"
     "ring and ends.\n"
     "\n"
+    "A broadcast ring: each get is a consumer of its own and sees every record, from the newest one\n"
+    "already published (or with --oldest the oldest still there), then everything after it. A\n"
+    "lossy ring's producer may lap a slow get: it says on stderr how many records it lost and goes\n"
+    "on with the oldest still there.\n"
+    "\n"
     "  -l, --lines         write each record followed by a newline (default)\n"
     "  -r, --raw           write the records' bytes only, back to back\n"
     "  -n, --max N         stop after N records\n"
     "  -t, --timeout SEC   give up (status 1) if no record comes for SEC seconds\n"
+    "  -o, --oldest        broadcast rings: start at the oldest record still there\n"
     "  -h, --help          this help\n"
     "\n"
     "Example:\n"
@@ -474,6 +487,111 @@ static int write_all(struct iovec *iov, int cnt, size_t *done)
     return 0;
 }
 
+/* Says on stderr how many records a lapped broadcast consumer lost since it last said so. */
+static void report_lost(const struct ring *r, uint64_t *told)
+{
+    uint64_t lost = shmring_bcast_lost(r->b);
+    if (lost > *told)
+        cli_err("%s: lapped by the producer: %llu records lost (%llu in all)", r->shown,
+                (unsigned long long)(lost - *told), (unsigned long long)lost);
+    *told = lost;
+}
+
+/* get from a broadcast ring. BLOCK: the records are written from the segment in place and released
+ * once written (they cannot change before). LOSSY: the producer may overwrite a record while we
+ * read it, so a batch is copied out, validated, released, and only then written; a batch the
+ * producer lapped is dropped (it counts as lost) and reported. */
+static int get_bcast(struct ring *r, int raw, uint64_t max)
+{
+    static char newline[1] = {'\n'};
+    struct iovec iov[2 * BATCH_RECORDS];
+    const int lossy = shmring_bcast_lossy(r->b);
+    char *copy = NULL;
+    uint64_t got = 0, told = 0;
+    int rc = EXIT_OK;
+    if (lossy && (copy = (char *)malloc(BATCH_BYTES + r->max_record)) == NULL) {
+        cli_err("out of memory");
+        return EXIT_FAIL;
+    }
+    while (max == 0 || got < max) {
+        int64_t deadline = r->timeout_ns ? now_mono_ns() + r->timeout_ns : 0;
+        const void *rec = NULL;
+        size_t len = 0, bytes = 0, done = 0, want_n = BATCH_RECORDS;
+        int n = 0, cnt = 0, err;
+        if (max && max - got < want_n)
+            want_n = (size_t)(max - got);
+        for (;;) {
+            int64_t slice = slice_ns(r, deadline);
+            if (slice == 0) {
+                err = -ETIMEDOUT;
+                break;
+            }
+            err = shmring_bcast_peek_wait(r->b, &rec, &len, slice);
+            /* The end of a stream that ended before we came, and nothing of it left for us: wait
+             * for a producer, as a FIFO's reader waits for a writer (as for SPSC). */
+            if (err == -EPIPE && got == 0 && !peer_came(r)) {
+                if ((err = wait_peer(r, deadline)) == 0)
+                    continue;
+                break;
+            }
+            if (err != -ETIMEDOUT || cli_stop)
+                break;
+        }
+        if (err == -ENOBUFS) {
+            report_lost(r, &told);
+            continue;
+        }
+        if (err == -EPIPE)
+            break; /* end of stream */
+        if ((err == -ETIMEDOUT && cli_stop) || err == -EINTR)
+            break;
+        if (err) {
+            rc = ring_error(r, err, err == -ETIMEDOUT ? "waiting for a record" : "reading");
+            break;
+        }
+        do {
+            const void *p = rec;
+            if (lossy) { /* bytes < BATCH_BYTES and len <= max_record: it fits */
+                memcpy(copy + bytes, rec, len);
+                p = copy + bytes;
+            }
+            iov[cnt].iov_base = (void *)(uintptr_t)p;
+            iov[cnt++].iov_len = len;
+            if (!raw) {
+                iov[cnt].iov_base = newline;
+                iov[cnt++].iov_len = 1;
+            }
+            bytes += len;
+            n++;
+        } while ((size_t)n < want_n && bytes < BATCH_BYTES && (err = shmring_bcast_peek(r->b, &rec, &len)) == 0);
+        if (err == -ENOBUFS || shmring_bcast_validate(r->b) == -ENOBUFS) {
+            /* Lapped while gathering or copying: the batch is lost (and counted); go on from the
+             * oldest record still there. */
+            report_lost(r, &told);
+            continue;
+        }
+        if (lossy)
+            shmring_bcast_release(r->b);
+        err = write_all(iov, cnt, &done);
+        if (!lossy)
+            shmring_bcast_release(r->b);
+        if (err == 0)
+            got += (uint64_t)n;
+        if (err == -EINTR)
+            break;
+        if (err == -EPIPE)
+            break; /* stdout closed: stop quietly */
+        if (err) {
+            cli_err("%s: writing to stdout: %s", r->shown, shmring_strerror(err));
+            rc = EXIT_FAIL;
+            break;
+        }
+    }
+    report_lost(r, &told);
+    free(copy);
+    return rc;
+}
+
 int cmd_get(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -481,6 +599,7 @@ int cmd_get(int argc, char **argv)
         {"raw", no_argument, NULL, 'r'},
         {"max", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
+        {"oldest", no_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -490,15 +609,18 @@ int cmd_get(int argc, char **argv)
     char shown[4 * SHMRING_NAME_MAX + 8];
     uint64_t max = 0, got = 0;
     double timeout = 0;
-    int raw = 0, lines = 0, c, rc;
+    int raw = 0, lines = 0, oldest = 0, c, rc;
     getopt_reset();
-    while ((c = getopt_long(argc, argv, ":lrn:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":lrn:t:oh", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             lines = 1;
             break;
         case 'r':
             raw = 1;
+            break;
+        case 'o':
+            oldest = 1;
             break;
         case 'n':
             if (parse_count(optarg, &max) != 0)
@@ -522,9 +644,19 @@ int cmd_get(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.shown = name_for_text(argv[optind], shown, sizeof(shown));
     r.timeout_ns = (int64_t)(timeout * 1e9);
-    if ((rc = open_ring(&r, argv[optind], SHMRING_CONSUMER)) != EXIT_OK)
+    if ((rc = open_ring(&r, argv[optind], SHMRING_CONSUMER, oldest ? SHMRING_BCAST_OLDEST : 0)) != EXIT_OK)
         return rc;
+    if (oldest && !r.b) {
+        close_ring(&r);
+        return cli_usage_err("--oldest is for broadcast rings ('%s' is not one)", r.shown);
+    }
     signals_setup();
+    if (r.b) {
+        rc = get_bcast(&r, raw, max);
+        close_ring(&r);
+        signals_finish();
+        return rc;
+    }
     rc = EXIT_OK;
     while (max == 0 || got < max) {
         int64_t deadline = r.timeout_ns ? now_mono_ns() + r.timeout_ns : 0;
