@@ -15,6 +15,8 @@
  *   foreign semset [tagged-held]    makes a key-0 semaphore set of a ring's size and prints its
  *                                   id: untagged (not an anonymous ring's), or tagged as one with
  *                                   a handle counted (in use); neither is rm --stale's to remove
+ *   foreign named-set               a tagged set no handle holds, named by a key-0 segment's header:
+ *                                   prints "SEMID SHMID" (the segment spares the set)
  *   foreign semrm ID                removes the set
  *   foreign bcast NAME N            joins the broadcast ring NAME as a consumer, prints "ready",
  *                                   pushes nothing; holds it until stdin ends; N producer pushes
@@ -174,6 +176,27 @@ int main(int argc, char **argv)
             }
         }
         printf("%d\n", id);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "named-set") == 0) {
+        /* A tagged set that no handle holds, and a key-0 segment whose header names it (as a live
+         * anonymous ring's does): prints "SEMID SHMID". */
+        struct sembuf op = {SHMRING_SEM_ANON_TAG, SHMRING_ANON_TAG, 0};
+        int sem = semget(IPC_PRIVATE, SHMRING_NSEMS, IPC_CREAT | 0600), shm;
+        struct shmring_header *h;
+        if (sem < 0 || semop(sem, &op, 1) != 0) {
+            perror("foreign: semget/semop");
+            return 1;
+        }
+        shm = shmget(IPC_PRIVATE, SHMRING_HEADER_SIZE, IPC_CREAT | 0600);
+        if (shm < 0 || (h = (struct shmring_header *)shmat(shm, NULL, 0)) == (void *)-1) {
+            perror("foreign: shmget/shmat");
+            return 1;
+        }
+        h->ident.semid = sem;
+        h->ident.msqid = -1;
+        shmdt(h);
+        printf("%d %d\n", sem, shm);
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "semrm") == 0)

@@ -116,6 +116,24 @@ sys.exit(0 if d and d[0].get(sys.argv[2]) == int(sys.argv[3]) else 1)" "$1" "$2"
     return 1
 }
 
+# wait_bcast_joined NAME: waits (bounded) until a consumer of broadcast ring NAME has joined (its
+# entry is active), not only attached: only then does a BLOCK producer wait for it.
+wait_bcast_joined() {
+    local i
+    for i in $(seq 1 200); do
+        "$TOOL" stat "$1" --json >"$T/wait.json" 2>/dev/null
+        if "$PY" -c "
+import json, sys
+d = json.load(open('$T/wait.json'))
+sys.exit(0 if any(c.get('active') for c in d.get('bcast_consumers') or []) else 1)"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    fail "no consumer of $1 ever joined"
+    return 1
+}
+
 # Waits (bounded) for a background job; sets wrc to its status. (Jobs that the test signals run
 # without `timeout`, so that the signal reaches the tool itself; this bound kills them instead.)
 wait_pid() {
@@ -563,6 +581,13 @@ wait_pid $pipepid
 [ "$wrc" = 0 ] || fail "foreign pipe exited $wrc"
 expect 0 "" "$TOOL" rm --stale
 lacks "$T/out" "removed" "rm --stale once every anonymous ring closed"
+read -r nsem nshm <<<"$("$FOREIGN" named-set)"
+expect 0 "" "$TOOL" rm --stale
+lacks "$T/out" "semaphore set $nsem," "rm --stale spares a set that a segment names"
+"$FOREIGN" rm "$nshm"
+expect 0 "" "$TOOL" rm --stale
+contains "$T/out" "removed anonymous ring leftovers (semaphore set $nsem, its queue already gone" \
+    "rm --stale removes the set once no segment names it"
 "$FOREIGN" semrm "$plain"
 "$FOREIGN" semrm "$held"
 checks=$((checks + 1))
@@ -626,16 +651,17 @@ expect 1 "larger than the ring's largest record" "$TOOL" put bc --block 101 </de
 expect 0 "" "$TOOL" create bcf --kind bcast --capacity 16 --slot-size 16
 timeout 120 "$TOOL" get bcf >"$T/bcf.out" 2>"$T/get.err" &
 getpid=$!
-wait_ring bcf consumers 1
+wait_bcast_joined bcf
 seq 1000 | timeout 120 "$TOOL" put bcf || fail "put bcf exited $?"
 wait_pid $getpid
 [ "$wrc" = 0 ] || fail "get bcf exited $wrc: $(cat "$T/get.err")"
 checks=$((checks + 1))
 seq 1000 | cmp -s - "$T/bcf.out" || fail "get bcf: $(wc -l <"$T/bcf.out") lines, not 1..1000 in order"
 # A stopped get on a LOSSY ring is lapped: it reports the loss and goes on with what is there.
-timeout 120 "$TOOL" get bcl >"$T/bcl.out" 2>"$T/get.err" &
+# (no `timeout`: the STOP must reach the tool itself; wait_pid bounds it)
+"$TOOL" get bcl >"$T/bcl.out" 2>"$T/get.err" &
 getpid=$!
-wait_ring bcl consumers 1
+wait_bcast_joined bcl
 kill -STOP $getpid
 seq 100 | timeout 120 "$TOOL" put bcl || fail "put bcl exited $?"
 kill -CONT $getpid

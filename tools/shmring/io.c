@@ -513,7 +513,7 @@ static int get_bcast(struct ring *r, int raw, uint64_t max)
         cli_err("out of memory");
         return EXIT_FAIL;
     }
-    while (max == 0 || got < max) {
+    while ((max == 0 || got < max) && !cli_stop) { /* a LOSSY producer never waits: look each time */
         int64_t deadline = r->timeout_ns ? now_mono_ns() + r->timeout_ns : 0;
         const void *rec = NULL;
         size_t len = 0, bytes = 0, done = 0, want_n = BATCH_RECORDS;
@@ -564,11 +564,17 @@ static int get_bcast(struct ring *r, int raw, uint64_t max)
             bytes += len;
             n++;
         } while ((size_t)n < want_n && bytes < BATCH_BYTES && (err = shmring_bcast_peek(r->b, &rec, &len)) == 0);
-        if (err == -ENOBUFS || shmring_bcast_validate(r->b) == -ENOBUFS) {
+        if (err != -ENOBUFS)
+            err = shmring_bcast_validate(r->b);
+        if (err == -ENOBUFS) {
             /* Lapped while gathering or copying: the batch is lost (and counted); go on from the
              * oldest record still there. */
             report_lost(r, &told);
             continue;
+        }
+        if (err && err != -EAGAIN && err != -EPIPE) { /* e.g. -EUCLEAN: nothing of the batch is written */
+            rc = ring_error(r, err, "reading");
+            break;
         }
         if (lossy)
             shmring_bcast_release(r->b);
@@ -644,12 +650,21 @@ int cmd_get(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.shown = name_for_text(argv[optind], shown, sizeof(shown));
     r.timeout_ns = (int64_t)(timeout * 1e9);
+    if (oldest) { /* before attaching: a consumer that comes and goes would end a waiting put */
+        struct shm_entry e;
+        int64_t key = shmring_name_key(argv[optind]);
+        int other = 0;
+        if (key >= 0 && shm_by_key((int32_t)key, &e) == 0) { /* quietly: open_ring reports what is wrong */
+            struct ring_view v;
+            view_open(&e, &v);
+            other = v.what == VIEW_RING && v.id.kind != SHMRING_KIND_BCAST;
+            view_close(&v);
+        }
+        if (other)
+            return cli_usage_err("--oldest is for broadcast rings ('%s' is not one)", r.shown);
+    }
     if ((rc = open_ring(&r, argv[optind], SHMRING_CONSUMER, oldest ? SHMRING_BCAST_OLDEST : 0)) != EXIT_OK)
         return rc;
-    if (oldest && !r.b) {
-        close_ring(&r);
-        return cli_usage_err("--oldest is for broadcast rings ('%s' is not one)", r.shown);
-    }
     signals_setup();
     if (r.b) {
         rc = get_bcast(&r, raw, max);

@@ -27,6 +27,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "shmring/layout.h"
@@ -72,6 +73,10 @@ static int tagged_sets(struct orphan **out)
             continue;
         arg.buf = &sds;
         if (semctl(semid, 0, IPC_STAT, arg) != 0 || sds.sem_perm.__key != 0 || sds.sem_nsems != SHMRING_NSEMS)
+            continue;
+        /* Only what we may remove (IPC_RMID: owner, creator or CAP_SYS_ADMIN): another user's
+         * leftovers are theirs to clean, not an error of ours. */
+        if (geteuid() != 0 && sds.sem_perm.uid != geteuid() && sds.sem_perm.cuid != geteuid())
             continue;
         arg.array = vals;
         if (semctl(semid, 0, GETALL, arg) != 0 || vals[SHMRING_SEM_ANON_TAG] != SHMRING_ANON_TAG)
@@ -173,14 +178,17 @@ int rm_anon_leftovers(int dry_run)
             printf("would remove anonymous ring leftovers (semaphore set %d, %s: every holder gone)\n", o[i].semid, q);
             continue;
         }
-        if (semctl(o[i].semid, 0, IPC_RMID) != 0 && errno != EINVAL && errno != EIDRM) {
-            cli_err("anonymous ring leftovers: semaphore set %d: cannot remove: %s", o[i].semid,
-                    shmring_strerror(-errno));
+        /* The queue first: once the set is gone nothing names the queue any more. */
+        if (o[i].msqid >= 0 && msgctl(o[i].msqid, IPC_RMID, NULL) != 0 && errno != EINVAL && errno != EIDRM) {
+            cli_err("anonymous ring leftovers: queue %d: cannot remove: %s", o[i].msqid, shmring_strerror(-errno));
             rc = EXIT_FAIL;
             continue;
         }
-        if (o[i].msqid >= 0 && msgctl(o[i].msqid, IPC_RMID, NULL) != 0 && errno != EINVAL && errno != EIDRM) {
-            cli_err("anonymous ring leftovers: queue %d: cannot remove: %s", o[i].msqid, shmring_strerror(-errno));
+        if (semctl(o[i].semid, 0, IPC_RMID) != 0) {
+            if (errno == EINVAL || errno == EIDRM)
+                continue; /* somebody else removed it meanwhile */
+            cli_err("anonymous ring leftovers: semaphore set %d: cannot remove: %s", o[i].semid,
+                    shmring_strerror(-errno));
             rc = EXIT_FAIL;
             continue;
         }
