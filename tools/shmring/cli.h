@@ -104,6 +104,11 @@ struct shm_entry {
     uid_t cuid;        /* the creator's (fixed for the segment's life, unlike uid) */
 };
 
+/* Appends the `size`-byte *elem to the array arr of *n entries (room for *cap), growing it by
+ * doubling. Returns the array (perhaps moved), or NULL when out of memory (arr is left as it was,
+ * still to be freed). */
+void *cli_append(void *arr, int *n, int *cap, const void *elem, size_t size);
+
 /* rm --stale: removes the semaphore sets and queues that killed anonymous rings left behind
  * (orphans.c). Prints what it removes (dry_run: what it would). EXIT_OK or EXIT_FAIL. */
 int rm_anon_leftovers(int dry_run);

@@ -487,6 +487,19 @@ static int write_all(struct iovec *iov, int cnt, size_t *done)
     return 0;
 }
 
+/* Adds a record (and, unless raw, its newline) to the iovecs of one writev. Returns the new count. */
+static int add_record(struct iovec *iov, int cnt, const void *p, size_t len, int raw)
+{
+    static char newline[1] = {'\n'};
+    iov[cnt].iov_base = (void *)(uintptr_t)p;
+    iov[cnt++].iov_len = len;
+    if (!raw) {
+        iov[cnt].iov_base = newline;
+        iov[cnt++].iov_len = 1;
+    }
+    return cnt;
+}
+
 /* Says on stderr how many records a lapped broadcast consumer lost since it last said so. */
 static void report_lost(const struct ring *r, uint64_t *told)
 {
@@ -503,7 +516,6 @@ static void report_lost(const struct ring *r, uint64_t *told)
  * producer lapped is dropped (it counts as lost) and reported. */
 static int get_bcast(struct ring *r, int raw, uint64_t max)
 {
-    static char newline[1] = {'\n'};
     struct iovec iov[2 * BATCH_RECORDS];
     const int lossy = shmring_bcast_lossy(r->b);
     char *copy = NULL;
@@ -555,12 +567,7 @@ static int get_bcast(struct ring *r, int raw, uint64_t max)
                 memcpy(copy + bytes, rec, len);
                 p = copy + bytes;
             }
-            iov[cnt].iov_base = (void *)(uintptr_t)p;
-            iov[cnt++].iov_len = len;
-            if (!raw) {
-                iov[cnt].iov_base = newline;
-                iov[cnt++].iov_len = 1;
-            }
+            cnt = add_record(iov, cnt, p, len, raw);
             bytes += len;
             n++;
         } while ((size_t)n < want_n && bytes < BATCH_BYTES && (err = shmring_bcast_peek(r->b, &rec, &len)) == 0);
@@ -572,7 +579,7 @@ static int get_bcast(struct ring *r, int raw, uint64_t max)
             report_lost(r, &told);
             continue;
         }
-        if (err && err != -EAGAIN && err != -EPIPE) { /* e.g. -EUCLEAN: nothing of the batch is written */
+        if (err) { /* validate's -EUCLEAN: nothing of the batch is written */
             rc = ring_error(r, err, "reading");
             break;
         }
@@ -609,7 +616,6 @@ int cmd_get(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static char newline[1] = {'\n'};
     struct iovec iov[2 * BATCH_RECORDS];
     struct ring r;
     char shown[4 * SHMRING_NAME_MAX + 8];
@@ -719,12 +725,7 @@ int cmd_get(int argc, char **argv)
         if (r.s) {
             n = 0;
             do {
-                iov[cnt].iov_base = (void *)(uintptr_t)rec;
-                iov[cnt++].iov_len = len;
-                if (!raw) {
-                    iov[cnt].iov_base = newline;
-                    iov[cnt++].iov_len = 1;
-                }
+                cnt = add_record(iov, cnt, rec, len, raw);
                 bytes += len;
                 n++;
             } while ((size_t)n < want_n && bytes < BATCH_BYTES && shmring_spsc_peek(r.s, &rec, &len) == 0);
@@ -732,12 +733,7 @@ int cmd_get(int argc, char **argv)
             for (i = 0; i < n; i++) {
                 if ((err = shmring_mpmc_record(r.m, &span, (unsigned)i, &rec, &len)) != 0)
                     break;
-                iov[cnt].iov_base = (void *)(uintptr_t)rec;
-                iov[cnt++].iov_len = len;
-                if (!raw) {
-                    iov[cnt].iov_base = newline;
-                    iov[cnt++].iov_len = 1;
-                }
+                cnt = add_record(iov, cnt, rec, len, raw);
             }
             if (err) {
                 shmring_mpmc_release(r.m, &span);

@@ -97,17 +97,13 @@ static int tagged_sets(struct orphan **out)
             if (msgctl(o.msqid, IPC_STAT, &mds) != 0 || mds.msg_perm.__key != 0 || mds.msg_perm.cuid != o.cuid)
                 o.msqid = -1;
         }
-        if (n == cap) {
-            struct orphan *nv;
-            cap = cap ? cap * 2 : 8;
-            if ((nv = (struct orphan *)realloc(v, (size_t)cap * sizeof(*v))) == NULL) {
-                free(v);
-                fclose(f);
-                return -ENOMEM;
-            }
-            v = nv;
+        struct orphan *nv = (struct orphan *)cli_append(v, &n, &cap, &o, sizeof(o));
+        if (nv == NULL) {
+            free(v);
+            fclose(f);
+            return -ENOMEM;
         }
-        v[n++] = o;
+        v = nv;
     }
     fclose(f);
     *out = v;

@@ -333,3 +333,17 @@ int cli_one_name(int argc, char **argv)
         return cli_usage_err("one ring name at a time (extra argument '%s')", argv[optind + 1]);
     return EXIT_OK;
 }
+
+void *cli_append(void *arr, int *n, int *cap, const void *elem, size_t size)
+{
+    char *a = (char *)arr;
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 16;
+        if ((a = (char *)realloc(arr, (size_t)ncap * size)) == NULL)
+            return NULL;
+        *cap = ncap;
+    }
+    memcpy(a + (size_t)*n * size, elem, size);
+    ++*n;
+    return a;
+}

@@ -58,17 +58,13 @@ int shm_list(struct shm_entry **out)
         e.lpid = lpid;
         e.nattch = nattch;
         e.uid = uid;
-        if (n == cap) {
-            struct shm_entry *nv;
-            cap = cap ? cap * 2 : 16;
-            if ((nv = (struct shm_entry *)realloc(v, (size_t)cap * sizeof(*v))) == NULL) {
-                free(v);
-                fclose(f);
-                return -ENOMEM;
-            }
-            v = nv;
+        struct shm_entry *nv = (struct shm_entry *)cli_append(v, &n, &cap, &e, sizeof(e));
+        if (nv == NULL) {
+            free(v);
+            fclose(f);
+            return -ENOMEM;
         }
-        v[n++] = e;
+        v = nv;
     }
     fclose(f);
     *out = v;
