@@ -119,7 +119,7 @@ static int looks_half_made(const struct shmring_header *hdr)
            shmring__load((const SHMRING_ATOMIC(uint64_t) *)&hdr->ident.building, relaxed) == SHMRING_BUILDING_MARK;
 }
 
-static int remove_leftovers(key_t key, int ours);
+static int remove_leftovers(key_t key, int shmid);
 
 /* The key holds a half-made ring whose creator is dead: remove it and what it had made.
  * Returns 1 if removed. */
@@ -139,7 +139,7 @@ static int reap_half_made(key_t key)
      * once we see the mark its attachment shows, unless it is gone. */
     if (looks_half_made(hdr) && !creator_may_be_at_work(shmid, &ds, 1)) {
         /* What is on the name's key is the ring's; the header's ids are not looked at. */
-        remove_leftovers(key, 1);
+        remove_leftovers(key, shmid);
         shmctl(shmid, IPC_RMID, NULL);
         reaped = 1;
     }
@@ -462,20 +462,34 @@ void shmring__seg_detach(struct shmring_header *hdr)
     shmdt(hdr);
 }
 
-/* Objects on the ring's key that nothing names any more (a creator or an unlink killed half-way).
- * `ours`: the key's segment is this ring (or a half-made one of ours), so what is on the key is the
- * ring's; else only a semaphore set of our shape shows that the queue beside it is ours too.
+/* Objects on the ring's key that nothing names any more (a creator or an unlink killed half-way),
+ * or the objects of a ring being removed. `shmid`: the segment that holds the key, so what is on
+ * the key is its ring's; -1: no segment holds it, and only a semaphore set of our shape shows that
+ * the queue beside it is ours too.
+ *
+ * The key can change hands while we work: another unlink may finish the ring and a create make a
+ * new one on the same key, whose objects must survive. So the ids are read first, and only then
+ * is the key checked to be still held as expected (by `shmid`, or by nobody). A segment keeps its
+ * key from its creation to its removal and never gets it back, and a creator makes its segment
+ * before its set and queue: so if the check holds, the objects read before it are the ones meant
+ * (a new ring's would have been made after its segment). Removal is by those ids, never by key.
+ * Found by the churn test (test/adversarial/race_test.c) and pinned by unlink_race_test.c.
  * Returns how many it removed. */
-static int remove_leftovers(key_t key, int ours)
+static int remove_leftovers(key_t key, int shmid)
 {
-    int semid = semget(key, 0, 0), msqid, n = 0;
+    int semid, msqid, now, n = 0, ours = shmid >= 0;
+    SHMRING__TEST_POINT(SHMRING__TP_LEFTOVERS);
+    semid = semget(key, 0, 0);
+    msqid = msgget(key, 0);
+    now = shmget(key, 0, 0);
+    if (shmid >= 0 ? now != shmid : now >= 0 || errno != ENOENT)
+        return 0;
     if (semid >= 0 && sem_is_ours(semid, key)) {
         if (semctl(semid, 0, IPC_RMID) == 0)
             n++;
         ours = 1;
     }
-    msqid = ours ? msgget(key, 0) : -1;
-    if (msqid >= 0 && msgctl(msqid, IPC_RMID, NULL) == 0)
+    if (ours && msqid >= 0 && msq_is_ours(msqid, key) && msgctl(msqid, IPC_RMID, NULL) == 0)
         n++;
     return n;
 }
@@ -493,7 +507,7 @@ int shmring_unlink(const char *name)
     key = shmring__key(name);
     err = attach_key(key, &shmid, &ds, &hdr);
     if (err == -ENOENT) /* no segment: perhaps an earlier unlink was killed after removing it */
-        return remove_leftovers(key, 0) ? 0 : -ENOENT;
+        return remove_leftovers(key, -1) ? 0 : -ENOENT;
     if (err)
         return err;
     /* Being created: give a live creator the time an opener gives it to publish. */
@@ -527,7 +541,7 @@ int shmring_unlink(const char *name)
      * sleeper with EIDRM. They are the objects on the name's key (a ring's three objects share
      * it): the ids in the header are never used here, since whoever can write the header could
      * name another ring's objects there (test/adversarial/trust_test.c). */
-    remove_leftovers(key, 1);
+    remove_leftovers(key, shmid);
     if (shmctl(shmid, IPC_RMID, NULL) != 0) {
         err = shmring__errno();
         shmdt(hdr);

@@ -207,6 +207,8 @@ enum shmring__test_point_id {
     SHMRING__TP_MPMC_ABANDONED,       /* recovery: a dead holder's slot freed (sequence CAS) */
     SHMRING__TP_WAKE_BEFORE_POST,     /* wake: decided to post (someone asleep), the post not made yet */
     SHMRING__TP_WAKE_BEFORE_MARK,     /* wake: the post made, the generation not marked yet */
+    SHMRING__TP_LEFTOVERS,            /* unlink, or create's reap of a half-made ring: the key's segment
+                                         looked at, the set and queue on the key not read yet */
     SHMRING__TP_COUNT
 };
 #ifdef SHMRING_TEST_POINTS

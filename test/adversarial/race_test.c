@@ -192,6 +192,9 @@ struct pair {
     _Atomic uint64_t churn_ops;
     _Atomic int where_taken;
     char where[128]; /* the first unexpected error: who got it */
+    /* What each side (0 consumer, 1 producer) did last, for the message of a failed check. */
+    _Atomic int side_open[2];    /* holds the ring open */
+    _Atomic long side_rc[2];     /* the last call's result (an open's error while it has none) */
 };
 
 static void pair_other(struct pair *P, int err, const char *who)
@@ -233,6 +236,7 @@ static int pair_side(struct pair *P, int producer)
             int err = P->kind == SHMRING_KIND_SPSC
                           ? shmring_spsc_open(P->name, producer ? SHMRING_PRODUCER : SHMRING_CONSUMER, &r)
                           : shmring_mpmc_open(P->name, producer ? SHMRING_PRODUCER : SHMRING_CONSUMER, &q);
+            atomic_store(&P->side_rc[producer], err);
             if (err) {
                 /* Removed and not yet re-created, or the old holder of the role is still there. */
                 if (err != -ENOENT && err != -EBUSY && err != -EIDRM)
@@ -241,6 +245,7 @@ static int pair_side(struct pair *P, int producer)
                 continue;
             }
             atomic_fetch_add(&P->reopen, 1);
+            atomic_store(&P->side_open[producer], 1);
         }
         t0 = testutil_now_ns();
         if (producer) {
@@ -269,7 +274,9 @@ static int pair_side(struct pair *P, int producer)
             }
         }
         pair_note(P, t0, rc);
+        atomic_store(&P->side_rc[producer], rc);
         if (rc == -EIDRM || rc == -EPIPE) {
+            atomic_store(&P->side_open[producer], 0);
             if (r)
                 shmring_spsc_close(r);
             if (q)
@@ -357,7 +364,15 @@ static void unlink_under_traffic(int kind)
         end = testutil_now_ns() + 10 * ADV_SEC;
         while (atomic_load(&P->consumed) < c0 + 1000 && testutil_now_ns() < end)
             adv_sleep_ns(ADV_MS);
-        cr_assert_geq(atomic_load(&P->consumed), c0 + 1000, "the pair moves no data after the churn stopped");
+        cr_assert_geq(atomic_load(&P->consumed), c0 + 1000,
+                      "the pair moves no data after the churn stopped: produced %llu consumed %llu; "
+                      "producer %s, last %ld %s; consumer %s, last %ld %s; unexpected errors %llu (%s)",
+                      (unsigned long long)atomic_load(&P->produced), (unsigned long long)atomic_load(&P->consumed),
+                      atomic_load(&P->side_open[1]) ? "open" : "opening", atomic_load(&P->side_rc[1]),
+                      shmring_err_name((int)atomic_load(&P->side_rc[1])),
+                      atomic_load(&P->side_open[0]) ? "open" : "opening", atomic_load(&P->side_rc[0]),
+                      shmring_err_name((int)atomic_load(&P->side_rc[0])),
+                      (unsigned long long)atomic_load(&P->other), P->where);
     }
     atomic_store(&P->stop, 1);
     cr_assert_eq(adv_join(pp, 20 * ADV_SEC), 0, "the producer did not end cleanly (crash or hang)");
