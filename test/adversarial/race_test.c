@@ -15,7 +15,11 @@
  *   -EBADMSG. shmring_unlink() loads the magic (0: a create is under way), then asks
  *   looks_half_made(), which reloads it (now published) and says no, so the stale 0 is taken for a
  *   foreign magic; looks_half_made() also reads `building` before its memcmp of the whole header,
- *   so a creator's first stores in between make a ring being made look foreign.)
+ *   so a creator's first stores in between make a ring being made look foreign. Seen once in CI
+ *   under ASAN, MPMC: "the pair moves no data after the churn stopped". An unlink that had found
+ *   the old ring removed the objects on the key after another unlink and a create had made a new
+ *   ring there, so every open of the new ring failed. Fixed in remove_leftovers(), pinned by
+ *   unlink_race_test.c.)
  * removed_underneath: shmctl/semctl/msgctl IPC_RMID on the ids in the header (as ipcrm would),
  *   each object separately, while the pair runs and while the consumer sleeps on an empty ring:
  *   every call returns data or -EIDRM/-EPIPE within its timeout; shmring_unlink() then removes
