@@ -229,7 +229,9 @@ static inline void shmring__test_point(int id)
  * get -EIDRM). Attached processes keep their mapping, so nobody reads unmapped memory.
  * Returns 0, -ENOENT (no such ring), -EBADMSG (the key holds a foreign segment, left untouched),
  * -EBUSY (a ring still being created by a live process), -EPERM/-EACCES, -EINVAL (bad name).
- * Any thread or process may call it. System calls: several. */
+ * Any thread or process may call it. Concurrent unlinks and creates of one name are safe: an
+ * unlink removes only the ring it found, never a ring created under the name meanwhile (that one
+ * keeps its semaphore set and queue). System calls: several. */
 int shmring_unlink(const char *name);
 
 /* How many references this process holds on its shared attachment of the ring `name`: one per open
