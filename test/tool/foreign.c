@@ -18,6 +18,10 @@
  *   foreign named-set               a tagged set no handle holds, named by a key-0 segment's header:
  *                                   prints "SEMID SHMID" (the segment spares the set)
  *   foreign semrm ID                removes the set
+ *   foreign tagged-set MSQID        a tagged set no handle holds whose tag names queue MSQID (as a
+ *                                   killed anonymous ring's does): prints its id
+ *   foreign msq KEY                 makes a queue on KEY (0: private), prints its id
+ *   foreign msqrm ID                removes the queue
  *   foreign bcast NAME N            joins the broadcast ring NAME as a consumer, prints "ready",
  *                                   pushes nothing; holds it until stdin ends; N producer pushes
  *                                   are made first when N > 0 (as producer, then closed)
@@ -28,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 
@@ -199,10 +204,39 @@ int main(int argc, char **argv)
         printf("%d %d\n", sem, shm);
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "tagged-set") == 0) {
+        struct sembuf ops[1 + SHMRING_ANON_MSQ_PARTS];
+        uint32_t msqid = (uint32_t)strtoul(argv[2], NULL, 0);
+        int sem = semget(IPC_PRIVATE, SHMRING_NSEMS, IPC_CREAT | 0600);
+        unsigned i, n = 0;
+        for (i = 0; i < SHMRING_ANON_MSQ_PARTS; i++) {
+            unsigned short part = (unsigned short)((msqid >> (i * SHMRING_ANON_MSQ_BITS)) & ((1u << SHMRING_ANON_MSQ_BITS) - 1));
+            if (part) /* an op of 0 would mean "wait for zero": skip it */
+                ops[n++] = (struct sembuf){(unsigned short)(SHMRING_SEM_ANON_MSQ + i), (short)part, 0};
+        }
+        ops[n++] = (struct sembuf){SHMRING_SEM_ANON_TAG, SHMRING_ANON_TAG, 0};
+        if (sem < 0 || semop(sem, ops, n) != 0) {
+            perror("foreign: tagged-set");
+            return 1;
+        }
+        printf("%d\n", sem);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "msq") == 0) {
+        int id = msgget((key_t)strtol(argv[2], NULL, 0), IPC_CREAT | IPC_EXCL | 0600);
+        if (id < 0) {
+            perror("foreign: msgget");
+            return 1;
+        }
+        printf("%d\n", id);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "msqrm") == 0)
+        return msgctl(atoi(argv[2]), IPC_RMID, NULL) == 0 ? 0 : 1;
     if (argc == 3 && strcmp(argv[1], "semrm") == 0)
         return semctl(atoi(argv[2]), 0, IPC_RMID) == 0 ? 0 : 1;
     if (argc == 3 && strcmp(argv[1], "rm") == 0)
         return shmctl(atoi(argv[2]), IPC_RMID, NULL) == 0 ? 0 : 1;
-    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID | pipe | semset [tagged-held] | semrm ID | bcast NAME N\n");
+    fprintf(stderr, "usage: foreign create KEY SIZE [abi] | check SHMID | rm SHMID | pipe | semset [tagged-held] | semrm ID | tagged-set MSQID | msq KEY | msqrm ID | bcast NAME N\n");
     return 2;
 }

@@ -588,6 +588,23 @@ lacks "$T/out" "semaphore set $nsem," "rm --stale spares a set that a segment na
 expect 0 "" "$TOOL" rm --stale
 contains "$T/out" "removed anonymous ring leftovers (semaphore set $nsem, its queue already gone" \
     "rm --stale removes the set once no segment names it"
+# A tag that names a queue with a key (a named ring's, say): the set goes, that queue stays.
+kq=$("$FOREIGN" msq 0x5eed0001)
+kset=$("$FOREIGN" tagged-set "$kq")
+expect 0 "" "$TOOL" rm --stale
+contains "$T/out" "removed anonymous ring leftovers (semaphore set $kset, its queue already gone" \
+    "rm --stale removes a tagged set whose tag names a keyed queue"
+checks=$((checks + 1))
+awk -v q="$kq" '$2 == q' /proc/sysvipc/msg | grep -q . || fail "rm --stale removed a queue that has a key"
+"$FOREIGN" msqrm "$kq"
+# A tag that names a key-0 queue: set and queue go together (what a killed holder leaves).
+zq=$("$FOREIGN" msq 0)
+zset=$("$FOREIGN" tagged-set "$zq")
+expect 0 "" "$TOOL" rm --stale
+contains "$T/out" "removed anonymous ring leftovers (semaphore set $zset, queue $zq:" \
+    "rm --stale removes a tagged set and the key-0 queue it names"
+checks=$((checks + 1))
+awk -v q="$zq" '$2 == q' /proc/sysvipc/msg | grep -q . && fail "rm --stale left the key-0 queue of the set it removed"
 "$FOREIGN" semrm "$plain"
 "$FOREIGN" semrm "$held"
 checks=$((checks + 1))
