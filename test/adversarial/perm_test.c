@@ -9,9 +9,13 @@
  * Dropping privileges needs root (the sandbox runs tests as root); otherwise those tests skip. */
 #include "advutil.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+
+#include "shmring/layout.h"
 
 #define UID_A 64001
 #define UID_B 64002
@@ -283,5 +287,83 @@ Test(perm, foreign_semaphores_and_queue_refused, .init = adv_init, .fini = adv_f
                  "the foreign queue lost its message");
     cr_assert_str_eq(got.text, "theirs");
     msgctl(msqid, IPC_RMID, NULL);
+    adv_assert_no_ipc();
+}
+
+/* `shmring rm --stale` run by a user who may not read a key-0 segment of their own (mode 0: only
+ * root bypasses it) must spare that user's tagged anonymous-ring sets: the segment may be the live
+ * ring that names them (tools/shmring/orphans.c). Once the segment is gone, the set is removed.
+ * Needs the tool: SHMRING_TOOL names it (.ci/run's perm-uids step); it is copied to a directory
+ * the test uid can reach. */
+struct stale_as {
+    const char *tool;
+    int semid, shmid; /* made by the child as UID_A */
+    int make;         /* 1: make the set and segment, then run the tool; 0: only run the tool */
+};
+
+static int stale_run_as(void *arg)
+{
+    struct stale_as *s = arg;
+    int st;
+    pid_t pid;
+    if (become(UID_A, GID_OTHER) != 0)
+        return 90;
+    if (s->make) {
+        struct sembuf op = {SHMRING_SEM_ANON_TAG, SHMRING_ANON_TAG, 0};
+        s->semid = semget(IPC_PRIVATE, SHMRING_NSEMS, IPC_CREAT | 0600);
+        if (s->semid < 0 || semop(s->semid, &op, 1) != 0)
+            return 91;
+        s->shmid = shmget(IPC_PRIVATE, SHMRING_HEADER_SIZE, IPC_CREAT | 0000);
+        if (s->shmid < 0)
+            return 92;
+        if (shmat(s->shmid, NULL, SHM_RDONLY) != (void *)-1)
+            return 93; /* readable after all: the test would prove nothing */
+    }
+    pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDOUT_FILENO);
+        execl(s->tool, "shmring", "rm", "--stale", (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return 94;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 95;
+}
+
+static int set_exists(int semid)
+{
+    return semctl(semid, 0, IPC_STAT, &(struct semid_ds){0}) == 0;
+}
+
+Test(perm, mode_rm_stale_spares_sets_of_an_unreadable_segment, .init = adv_init, .fini = adv_fini, .timeout = 60)
+{
+    const char *src = getenv("SHMRING_TOOL");
+    char dir[] = "/tmp/shmring_perm_XXXXXX", tool[64], cmd[256];
+    struct stale_as *s;
+    int st;
+    need_root();
+    if (src == NULL || access(src, X_OK) != 0)
+        cr_skip_test("SHMRING_TOOL does not name the shmring tool (.ci/run's perm-uids step sets it)");
+    cr_assert_neq(mkdtemp(dir), NULL);
+    cr_assert_eq(chmod(dir, 0755), 0);
+    snprintf(tool, sizeof(tool), "%s/shmring", dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 755 '%s'", src, tool, tool);
+    cr_assert_eq(system(cmd), 0, "copy the tool");
+    s = adv_shared(sizeof(*s));
+    s->tool = tool;
+    s->make = 1;
+    st = adv_join(adv_spawn(stale_run_as, s), 20 * ADV_SEC);
+    cr_assert_eq(st, 0, "uid %d: make the set and the unreadable segment, run rm --stale: %d", UID_A, st);
+    cr_assert(set_exists(s->semid), "rm --stale removed a set that an unreadable segment of its creator may name");
+    cr_assert_eq(shmctl(s->shmid, IPC_RMID, NULL), 0);
+    s->make = 0;
+    st = adv_join(adv_spawn(stale_run_as, s), 20 * ADV_SEC);
+    cr_assert_eq(st, 0, "uid %d: run rm --stale again: %d", UID_A, st);
+    cr_assert(!set_exists(s->semid), "rm --stale left the set once no segment could name it");
+    unlink(tool);
+    rmdir(dir);
+    munmap(s, sizeof(*s));
     adv_assert_no_ipc();
 }
