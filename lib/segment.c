@@ -176,22 +176,17 @@ static int make_msq(key_t key, int mode)
     return id >= 0 ? id : shmring__errno();
 }
 
-/* Marks the set of an anonymous ring (see SHMRING_SEM_ANON_TAG): the tag and the queue's id in one
- * semop, so that whoever sees the tag sees the id, and the header (written before) holds both ids. */
-static int tag_anonymous(int semid, int msqid)
+/* The initial values of an anonymous ring's set that tag it (see SHMRING_SEM_ANON_TAG): the tag
+ * and the queue's id. They go in with the set's other initial values, in the one SETALL that
+ * follows its creation, after the header holds both ids: whoever sees the tag sees the id, and a
+ * segment that names the set. */
+static void tag_anonymous(unsigned short *vals, int msqid)
 {
-    struct sembuf ops[1 + SHMRING_ANON_MSQ_PARTS];
     unsigned i;
-    for (i = 0; i < SHMRING_ANON_MSQ_PARTS; i++) {
-        ops[i].sem_num = (unsigned short)(SHMRING_SEM_ANON_MSQ + i);
-        ops[i].sem_op = (short)(((uint32_t)msqid >> (i * SHMRING_ANON_MSQ_BITS)) & ((1u << SHMRING_ANON_MSQ_BITS) - 1));
-        ops[i].sem_flg = IPC_NOWAIT;
-    }
-    ops[i].sem_num = SHMRING_SEM_ANON_TAG;
-    ops[i].sem_op = SHMRING_ANON_TAG;
-    ops[i].sem_flg = IPC_NOWAIT;
-    /* sem_op 0 means "wait for zero", which on a fresh (zero) set passes at once: harmless. */
-    return semop(semid, ops, 1 + SHMRING_ANON_MSQ_PARTS);
+    for (i = 0; i < SHMRING_ANON_MSQ_PARTS; i++)
+        vals[SHMRING_SEM_ANON_MSQ + i] =
+            (unsigned short)(((uint32_t)msqid >> (i * SHMRING_ANON_MSQ_BITS)) & ((1u << SHMRING_ANON_MSQ_BITS) - 1));
+    vals[SHMRING_SEM_ANON_TAG] = SHMRING_ANON_TAG;
 }
 
 int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size,
@@ -257,6 +252,12 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         shmctl(shmid, IPC_RMID, NULL);
         return err;
     }
+    /* An anonymous ring's segment is freed when the last process detaches (Linux lets its holders'
+     * forked children keep it, and the tool still lists it). Marked at once, so a creator killed
+     * from here on leaves no segment. */
+    if (key == IPC_PRIVATE)
+        shmctl(shmid, IPC_RMID, NULL);
+    SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
     /* The segment is zero-filled: only non-zero fields are written. The mark first: it identifies a
      * half-made ring if we die before publishing it. */
     hdr->ident.building = SHMRING_BUILDING_MARK;
@@ -281,32 +282,49 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
         hdr->ident.flags |= SHMRING_HDR_HUGEPAGES;
     hdr->ident.flags |= (uint32_t)wake;
 
+    /* An anonymous ring makes its queue first, so that its set is tagged (with the queue's id) by
+     * the SETALL right after its creation: killed at any point, the creator leaves at most a
+     * key-0 queue or an untagged set from the one system call in between, and `shmring rm
+     * --stale` recognises everything else (tools/shmring/orphans.c). A named ring makes its set
+     * first: on its key, only a set of our shape shows that the queue beside it is ours too
+     * (remove_leftovers). */
+    if (key == IPC_PRIVATE) {
+        if ((err = make_msq(key, (int)mode)) < 0) {
+            errno = -err;
+            goto fail;
+        }
+        hdr->ident.msqid = msqid = err;
+        hdr->ident.reserved0 |= SEG_INIT_MSQ;
+        SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
+    }
     if ((err = make_sem(key, (int)mode)) < 0) {
         errno = -err;
         goto fail;
     }
     hdr->ident.semid = semid = err;
     hdr->ident.reserved0 |= SEG_INIT_SEM;
+    SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
     /* Linux zeroes new semaphores; POSIX leaves them undefined, so say it. */
     memset(zeros, 0, sizeof(zeros));
     zeros[SHMRING_SEM_CONTROL] = 1; /* at rest; see control.c */
+    if (key == IPC_PRIVATE)
+        tag_anonymous(zeros, msqid);
     arg.array = zeros;
     if (semctl(semid, 0, SETALL, arg) != 0)
         goto fail;
-    if ((err = make_msq(key, (int)mode)) < 0) {
-        errno = -err;
-        goto fail;
+    SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
+    if (key != IPC_PRIVATE) {
+        if ((err = make_msq(key, (int)mode)) < 0) {
+            errno = -err;
+            goto fail;
+        }
+        hdr->ident.msqid = msqid = err;
+        hdr->ident.reserved0 |= SEG_INIT_MSQ;
     }
-    hdr->ident.msqid = msqid = err;
-    hdr->ident.reserved0 |= SEG_INIT_MSQ;
-    if (key == IPC_PRIVATE && tag_anonymous(semid, msqid) != 0)
-        goto fail;
     if (init && (err = init(hdr, cfg)) != 0) {
         errno = -err;
         goto fail;
     }
-    if (key == IPC_PRIVATE)
-        shmctl(shmid, IPC_RMID, NULL); /* freed when the last process detaches */
 
     if (out_id) {
         /* The identity as this process made it: the fields it acts on come from its own

@@ -209,6 +209,9 @@ enum shmring__test_point_id {
     SHMRING__TP_WAKE_BEFORE_MARK,     /* wake: the post made, the generation not marked yet */
     SHMRING__TP_LEFTOVERS,            /* unlink, or create's reap of a half-made ring: the key's segment
                                          looked at, the set and queue on the key not read yet */
+    SHMRING__TP_CREATE_STEP,          /* create: the segment attached (an anonymous one marked for
+                                         removal); a queue made (anonymous, made first); the set made;
+                                         its initial values (an anonymous ring's tag) set */
     SHMRING__TP_COUNT
 };
 #ifdef SHMRING_TEST_POINTS

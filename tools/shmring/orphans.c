@@ -17,8 +17,9 @@
  * The queue goes with its set when it still has key 0 and the set's creator, and no segment names
  * it either (ids are reused once an object is gone).
  *
- * Left: a segment whose creator was killed inside shmring_spsc_pipe() before it marked the segment
- * for removal (a window of a few system calls) stays, with its set: `ipcrm -m`.
+ * Left: a creator killed inside shmring_spsc_pipe() between making the queue and tagging the set
+ * (the set's creation: one system call) leaves a key-0 queue, or an untagged set, that cannot be
+ * told from anybody else's. Its segment is marked for removal right after it is made.
  */
 #include <errno.h>
 #include <stdio.h>
