@@ -92,8 +92,8 @@ enum shmring_sem {
     /* Anonymous rings only (0 in a named ring's set). System V cannot remove a set or a queue when
      * nobody uses it, so when every holder of an anonymous ring is killed these two stay behind
      * with key 0 and nothing else names them. The set therefore says what it is and which queue
-     * goes with it, for `shmring rm --stale` (tools/shmring/admin.c). Set by one semop once the
-     * queue exists, after the header holds both ids. */
+     * goes with it, for `shmring rm --stale` (tools/shmring/orphans.c). Set by the SETALL that
+     * follows the set's creation (the queue is made first), after the header holds both ids. */
     SHMRING_SEM_ANON_TAG = SHMRING_SEM_LIFE_END, /* SHMRING_ANON_TAG */
     SHMRING_SEM_ANON_MSQ = SHMRING_SEM_LIFE_END + 1, /* + 0..2: the queue's id, 11 bits each, low bits first */
     SHMRING_NSEMS = SHMRING_SEM_LIFE_END + 4

@@ -4,7 +4,8 @@
  * detach, and a key-0 semaphore set and queue that it never frees: System V has no "remove when
  * unused". When every holder is killed, the set and the queue stay and nothing names them. The
  * library tags such a set (SHMRING_SEM_ANON_TAG in include/shmring/layout.h): the tag value and
- * the queue's id, written by one semop after the header holds both ids.
+ * the queue's id, written by the SETALL that follows the set's creation (the queue is made first),
+ * after the header holds both ids.
  *
  * A set is removed only when all of this holds (a key-0 set is anybody's, so each test is there
  * to leave alone what might be in use or might not be ours):
