@@ -150,30 +150,61 @@ static int reap_half_made(key_t key)
 /* semget/msgget with IPC_EXCL on the ring's key. The segment's key is already ours (we created it
  * exclusively), so an object found on the key is a leftover of an earlier ring of this name whose
  * segment is gone: remove it if it has the shape of ours (a set of our size; an empty queue),
- * else report the key as taken. */
+ * else report the key as taken. A leftover that vanishes while we look (a concurrent unlink of the
+ * name removed it: remove_leftovers) is not a taken key: try again, a few times. */
+#define MAKE_TRIES 4
+
+static int vanished(void)
+{
+    return errno == EINVAL || errno == EIDRM || errno == ENOENT;
+}
+
 static int make_sem(key_t key, int mode)
 {
-    int id = semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | mode);
-    if (id >= 0 || errno != EEXIST || key == IPC_PRIVATE)
-        return id >= 0 ? id : shmring__errno();
-    id = semget(key, 0, 0);
-    if (id < 0 || !sem_is_ours(id, key) || semctl(id, 0, IPC_RMID) != 0)
-        return -EEXIST;
-    id = semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | mode);
-    return id >= 0 ? id : shmring__errno();
+    int tries;
+    for (tries = 1; tries <= MAKE_TRIES; tries++) {
+        union shmring__semun arg;
+        struct semid_ds sds;
+        int id = semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | mode);
+        if (id >= 0 || errno != EEXIST || key == IPC_PRIVATE)
+            return id >= 0 ? id : shmring__errno();
+        arg.buf = &sds;
+        id = semget(key, 0, 0);
+        SHMRING__TEST_POINT(SHMRING__TP_CREATE_LEFTOVER);
+        if (id < 0 || semctl(id, 0, IPC_STAT, arg) != 0) {
+            if (vanished() && tries < MAKE_TRIES)
+                continue;
+            return -EEXIST;
+        }
+        if (sds.sem_nsems != SHMRING_NSEMS || sds.sem_perm.__key != key)
+            return -EEXIST; /* somebody else's */
+        if (semctl(id, 0, IPC_RMID) != 0 && !(vanished() && tries < MAKE_TRIES))
+            return -EEXIST;
+    }
+    return -EEXIST;
 }
 
 static int make_msq(key_t key, int mode)
 {
-    struct msqid_ds mds;
-    int id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
-    if (id >= 0 || errno != EEXIST || key == IPC_PRIVATE)
-        return id >= 0 ? id : shmring__errno();
-    id = msgget(key, 0);
-    if (id < 0 || msgctl(id, IPC_STAT, &mds) != 0 || mds.msg_qnum != 0 || msgctl(id, IPC_RMID, NULL) != 0)
-        return -EEXIST;
-    id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
-    return id >= 0 ? id : shmring__errno();
+    int tries;
+    for (tries = 1; tries <= MAKE_TRIES; tries++) {
+        struct msqid_ds mds;
+        int id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
+        if (id >= 0 || errno != EEXIST || key == IPC_PRIVATE)
+            return id >= 0 ? id : shmring__errno();
+        id = msgget(key, 0);
+        SHMRING__TEST_POINT(SHMRING__TP_CREATE_LEFTOVER);
+        if (id < 0 || msgctl(id, IPC_STAT, &mds) != 0) {
+            if (vanished() && tries < MAKE_TRIES)
+                continue;
+            return -EEXIST;
+        }
+        if (mds.msg_qnum != 0)
+            return -EEXIST; /* holds somebody's messages */
+        if (msgctl(id, IPC_RMID, NULL) != 0 && !(vanished() && tries < MAKE_TRIES))
+            return -EEXIST;
+    }
+    return -EEXIST;
 }
 
 /* The initial values of an anonymous ring's set that tag it (see SHMRING_SEM_ANON_TAG): the tag
@@ -350,8 +381,10 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
 fail:
     err = shmring__errno();
     remove_ids(key, semid, msqid);
-    shmdt(hdr);
+    /* Before the detach: an anonymous segment (marked already) is freed by it, and its id may
+     * then name somebody else's. */
     shmctl(shmid, IPC_RMID, NULL);
+    shmdt(hdr);
     return err;
 }
 
@@ -491,7 +524,8 @@ void shmring__seg_detach(struct shmring_header *hdr)
  * key from its creation to its removal and never gets it back, and a creator makes its segment
  * before its set and queue: so if the check holds, the objects read before it are the ones meant
  * (a new ring's would have been made after its segment). Removal is by those ids, never by key.
- * Found by the churn test (test/adversarial/race_test.c) and pinned by unlink_race_test.c.
+ * (Modulo id reuse, which needs the id's sequence number to wrap in between.) Found by the churn
+ * test (test/adversarial/race_test.c) and pinned by unlink_race_test.c.
  * Returns how many it removed. */
 static int remove_leftovers(key_t key, int shmid)
 {
@@ -499,6 +533,7 @@ static int remove_leftovers(key_t key, int shmid)
     SHMRING__TEST_POINT(SHMRING__TP_LEFTOVERS);
     semid = semget(key, 0, 0);
     msqid = msgget(key, 0);
+    SHMRING__TEST_POINT(SHMRING__TP_LEFTOVERS_IDS_READ);
     now = shmget(key, 0, 0);
     if (shmid >= 0 ? now != shmid : now >= 0 || errno != ENOENT)
         return 0;

@@ -209,6 +209,8 @@ enum shmring__test_point_id {
     SHMRING__TP_WAKE_BEFORE_MARK,     /* wake: the post made, the generation not marked yet */
     SHMRING__TP_LEFTOVERS,            /* unlink, or create's reap of a half-made ring: the key's segment
                                          looked at, the set and queue on the key not read yet */
+    SHMRING__TP_LEFTOVERS_IDS_READ,   /* ... their ids read, the key not checked again yet */
+    SHMRING__TP_CREATE_LEFTOVER,      /* create: a set (then a queue) found on the key, not looked at yet */
     SHMRING__TP_CREATE_STEP,          /* create: the segment attached (an anonymous one marked for
                                          removal); a queue made (anonymous, made first); the set made;
                                          its initial values (an anonymous ring's tag) set */

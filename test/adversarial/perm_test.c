@@ -340,30 +340,37 @@ static int set_exists(int semid)
 Test(perm, mode_rm_stale_spares_sets_of_an_unreadable_segment, .init = adv_init, .fini = adv_fini, .timeout = 60)
 {
     const char *src = getenv("SHMRING_TOOL");
-    char dir[] = "/tmp/shmring_perm_XXXXXX", tool[64], cmd[256];
+    char dir[] = "/tmp/shmring_perm_XXXXXX", tool[64], cmd[4200];
     struct stale_as *s;
-    int st;
     need_root();
     if (src == NULL || access(src, X_OK) != 0)
         cr_skip_test("SHMRING_TOOL does not name the shmring tool (.ci/run's perm-uids step sets it)");
     cr_assert_neq(mkdtemp(dir), NULL);
     cr_assert_eq(chmod(dir, 0755), 0);
     snprintf(tool, sizeof(tool), "%s/shmring", dir);
+    cr_assert_lt(strlen(src), 4000, "SHMRING_TOOL is too long");
     snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 755 '%s'", src, tool, tool);
     cr_assert_eq(system(cmd), 0, "copy the tool");
     s = adv_shared(sizeof(*s));
     s->tool = tool;
     s->make = 1;
-    st = adv_join(adv_spawn(stale_run_as, s), 20 * ADV_SEC);
-    cr_assert_eq(st, 0, "uid %d: make the set and the unreadable segment, run rm --stale: %d", UID_A, st);
-    cr_assert(set_exists(s->semid), "rm --stale removed a set that an unreadable segment of its creator may name");
-    cr_assert_eq(shmctl(s->shmid, IPC_RMID, NULL), 0);
-    s->make = 0;
-    st = adv_join(adv_spawn(stale_run_as, s), 20 * ADV_SEC);
-    cr_assert_eq(st, 0, "uid %d: run rm --stale again: %d", UID_A, st);
-    cr_assert(!set_exists(s->semid), "rm --stale left the set once no segment could name it");
-    unlink(tool);
-    rmdir(dir);
+    {
+        /* Every step first, the checks after the temporary copy of the tool is gone. */
+        int st1 = adv_join(adv_spawn(stale_run_as, s), 20 * ADV_SEC), spared = st1 == 0 && set_exists(s->semid);
+        int rm = st1 == 0 ? shmctl(s->shmid, IPC_RMID, NULL) : -1, st2 = -1, removed = 0;
+        if (rm == 0) {
+            s->make = 0;
+            st2 = adv_join(adv_spawn(stale_run_as, s), 20 * ADV_SEC);
+            removed = st2 == 0 && !set_exists(s->semid);
+        }
+        unlink(tool);
+        rmdir(dir);
+        cr_assert_eq(st1, 0, "uid %d: make the set and the unreadable segment, run rm --stale: %d", UID_A, st1);
+        cr_assert(spared, "rm --stale removed a set that an unreadable segment of its creator may name");
+        cr_assert_eq(rm, 0, "remove the segment");
+        cr_assert_eq(st2, 0, "uid %d: run rm --stale again: %d", UID_A, st2);
+        cr_assert(removed, "rm --stale left the set once no segment could name it");
+    }
     munmap(s, sizeof(*s));
     adv_assert_no_ipc();
 }

@@ -8,8 +8,9 @@
  * unlinked. The churn test (race_test.c, unlink_under_traffic_mpmc) hit it once under ASAN: "the
  * pair moves no data after the churn stopped".
  *
- * Here the race is made deterministic with the test point SHMRING__TP_LEFTOVERS: the remover
- * has looked at the key's segment and is about to read and remove the objects on the key. At that moment
+ * Here the race is made deterministic with the test points SHMRING__TP_LEFTOVERS (the remover
+ * has looked at the key's segment and is about to read the ids of the objects on the key) and
+ * SHMRING__TP_LEFTOVERS_IDS_READ (it has read them, and not yet checked the key again). At that moment
  * the hook (in the same process, with itself disabled) does what the other process would: unlink
  * and re-create, or create. Then the remover goes on. Checked: the new ring is whole (its set and
  * queue are there, a record goes through with blocking calls, an application message through its
@@ -28,6 +29,7 @@ enum race_kind {
 
 static const char *g_name;
 static enum race_kind g_race;
+static int g_point = SHMRING__TP_LEFTOVERS; /* where the other process acts */
 static int g_fired, g_inner_unlink, g_inner_create;
 
 static int create_spsc(const char *name)
@@ -40,7 +42,7 @@ static int create_spsc(const char *name)
 
 static void race_hook(int id)
 {
-    if (id != SHMRING__TP_LEFTOVERS || g_fired)
+    if (id != g_point || g_fired)
         return;
     g_fired = 1;
     shmring__test_hook = NULL; /* the inner calls pass the same point */
@@ -77,13 +79,16 @@ static void reset(enum race_kind race, const char *name)
     g_inner_unlink = g_inner_create = 1;
 }
 
-/* Another unlink finishes the ring and a create makes a new one while the first unlink has read
- * the ids: the first unlink reports the ring removed (it was) and leaves the new one alone. */
-Test(unlink_race, unlink_loses_the_key_to_a_new_ring, .init = adv_init, .fini = adv_fini, .timeout = 30)
+/* Another unlink finishes the ring and a create makes a new one while the first unlink is about
+ * to read the ids on the key (the new ring's, then), or has read them (the old ring's, removed by
+ * the other unlink): either way the first unlink reports the ring removed (it was) and leaves the
+ * new one alone. */
+static void unlink_loses_the_key(int point)
 {
     const char *name = testutil_name("ur_unlink");
     int rc;
     reset(RACE_UNLINK_THEN_CREATE, name);
+    g_point = point;
     adv_assert_rc(create_spsc(name), 0, "create");
     shmring__test_hook = race_hook;
     rc = shmring_unlink(name);
@@ -97,15 +102,26 @@ Test(unlink_race, unlink_loses_the_key_to_a_new_ring, .init = adv_init, .fini = 
     adv_assert_no_ipc();
 }
 
+Test(unlink_race, unlink_loses_the_key_before_reading_ids, .init = adv_init, .fini = adv_fini, .timeout = 30)
+{
+    unlink_loses_the_key(SHMRING__TP_LEFTOVERS);
+}
+
+Test(unlink_race, unlink_loses_the_key_after_reading_ids, .init = adv_init, .fini = adv_fini, .timeout = 30)
+{
+    unlink_loses_the_key(SHMRING__TP_LEFTOVERS_IDS_READ);
+}
+
 /* A set and queue are left on the key with no segment (an unlink killed between its removals).
- * An unlink of the name reads their ids; a create removes them and makes a new ring before the
- * unlink removes anything: the unlink reports nothing removed and the new ring keeps its own. */
-Test(unlink_race, unlink_of_leftovers_meets_a_create, .init = adv_init, .fini = adv_fini, .timeout = 30)
+ * An unlink of the name is about to read their ids, or has read them, when a create removes them
+ * and makes a new ring: the unlink reports nothing removed and the new ring keeps its own. */
+static void unlink_of_leftovers_meets_a_create(int point)
 {
     const char *name = testutil_name("ur_left");
     key_t key = (key_t)shmring_name_key(name);
     int rc;
     reset(RACE_CREATE, name);
+    g_point = point;
     cr_assert_geq(semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | 0600), 0, "make a leftover set");
     cr_assert_geq(msgget(key, IPC_CREAT | IPC_EXCL | 0600), 0, "make a leftover queue");
     shmring__test_hook = race_hook;
@@ -116,6 +132,54 @@ Test(unlink_race, unlink_of_leftovers_meets_a_create, .init = adv_init, .fini = 
     adv_assert_rc(rc, -ENOENT, "the unlink that found only leftovers, then a ring");
     assert_ring_whole(name);
     adv_assert_rc(shmring_unlink(name), 0, "unlink the new ring");
+    adv_assert_no_ipc();
+}
+
+Test(unlink_race, unlink_of_leftovers_meets_a_create_before_reading_ids, .init = adv_init, .fini = adv_fini,
+     .timeout = 30)
+{
+    unlink_of_leftovers_meets_a_create(SHMRING__TP_LEFTOVERS);
+}
+
+Test(unlink_race, unlink_of_leftovers_meets_a_create_after_reading_ids, .init = adv_init, .fini = adv_fini,
+     .timeout = 30)
+{
+    unlink_of_leftovers_meets_a_create(SHMRING__TP_LEFTOVERS_IDS_READ);
+}
+
+/* A create over leftovers finds the set (then the queue) on the key, and an unlink of the name,
+ * which had looked before the create made its segment, removes it first: the create is not told
+ * the key is taken; it makes its own objects. */
+static int g_left_hits;
+
+static void vanish_hook(int id)
+{
+    key_t key;
+    if (id != SHMRING__TP_CREATE_LEFTOVER)
+        return;
+    key = (key_t)shmring_name_key(g_name);
+    if (++g_left_hits == 1)
+        semctl(semget(key, 0, 0), 0, IPC_RMID); /* as the unlink's late removal of the set */
+    else if (g_left_hits == 2)
+        msgctl(msgget(key, 0), IPC_RMID, NULL); /* ... and of the queue */
+}
+
+Test(unlink_race, create_over_leftovers_that_vanish, .init = adv_init, .fini = adv_fini, .timeout = 30)
+{
+    const char *name = testutil_name("ur_vanish");
+    key_t key = (key_t)shmring_name_key(name);
+    int rc;
+    g_name = name;
+    g_left_hits = 0;
+    cr_assert_geq(semget(key, SHMRING_NSEMS, IPC_CREAT | IPC_EXCL | 0600), 0, "make a leftover set");
+    cr_assert_geq(msgget(key, IPC_CREAT | IPC_EXCL | 0600), 0, "make a leftover queue");
+    shmring__test_hook = vanish_hook;
+    rc = create_spsc(name);
+    shmring__test_hook = NULL;
+    cr_assert_eq(g_left_hits, 2, "the create found %d leftovers, want the set and the queue", g_left_hits);
+    adv_assert_rc(rc, 0, "the create whose leftovers vanished");
+    assert_ring_whole(name);
+    adv_assert_rc(shmring_unlink(name), 0, "unlink the ring");
     adv_assert_no_ipc();
 }
 

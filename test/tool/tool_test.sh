@@ -586,20 +586,20 @@ expect 0 "" "$TOOL" rm --stale
 lacks "$T/out" "semaphore set $nsem," "rm --stale spares a set that a segment names"
 "$FOREIGN" rm "$nshm"
 expect 0 "" "$TOOL" rm --stale
-contains "$T/out" "removed anonymous ring leftovers (semaphore set $nsem, its queue already gone" \
+contains "$T/out" "removed anonymous ring leftovers (semaphore set $nsem, no queue of its own left" \
     "rm --stale removes the set once no segment names it"
 # A tag that names a queue with a key (a named ring's, say): the set goes, that queue stays.
-kq=$("$FOREIGN" msq 0x5eed0001)
-kset=$("$FOREIGN" tagged-set "$kq")
+kq=$("$FOREIGN" msq 0x5eed0001) || fail "foreign msq"
+kset=$("$FOREIGN" tagged-set "$kq") || fail "foreign tagged-set"
 expect 0 "" "$TOOL" rm --stale
-contains "$T/out" "removed anonymous ring leftovers (semaphore set $kset, its queue already gone" \
+contains "$T/out" "removed anonymous ring leftovers (semaphore set $kset, no queue of its own left" \
     "rm --stale removes a tagged set whose tag names a keyed queue"
 checks=$((checks + 1))
 awk -v q="$kq" '$2 == q' /proc/sysvipc/msg | grep -q . || fail "rm --stale removed a queue that has a key"
 "$FOREIGN" msqrm "$kq"
 # A tag that names a key-0 queue: set and queue go together (what a killed holder leaves).
-zq=$("$FOREIGN" msq 0)
-zset=$("$FOREIGN" tagged-set "$zq")
+zq=$("$FOREIGN" msq 0) || fail "foreign msq"
+zset=$("$FOREIGN" tagged-set "$zq") || fail "foreign tagged-set"
 expect 0 "" "$TOOL" rm --stale
 contains "$T/out" "removed anonymous ring leftovers (semaphore set $zset, queue $zq:" \
     "rm --stale removes a tagged set and the key-0 queue it names"

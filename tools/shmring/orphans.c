@@ -171,7 +171,7 @@ int rm_anon_leftovers(int dry_run)
         if (o[i].msqid >= 0)
             snprintf(q, sizeof(q), "queue %d", o[i].msqid);
         else
-            snprintf(q, sizeof(q), "its queue already gone");
+            snprintf(q, sizeof(q), "no queue of its own left");
         if (dry_run) {
             printf("would remove anonymous ring leftovers (semaphore set %d, %s: every holder gone)\n", o[i].semid, q);
             continue;
