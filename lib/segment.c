@@ -207,6 +207,20 @@ static int make_msq(key_t key, int mode)
     return -EEXIST;
 }
 
+/* Makes the ring's queue and records it in the header. Returns its id, or -1 with errno set. */
+static int add_msq(struct shmring_header *hdr, key_t key, int mode)
+{
+    int id = make_msq(key, mode);
+    if (id < 0) {
+        errno = -id;
+        return -1;
+    }
+    hdr->ident.msqid = id;
+    hdr->ident.reserved0 |= SEG_INIT_MSQ;
+    SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
+    return id;
+}
+
 /* The initial values of an anonymous ring's set that tag it (see SHMRING_SEM_ANON_TAG): the tag
  * and the queue's id. They go in with the set's other initial values, in the one SETALL that
  * follows its creation, after the header holds both ids: whoever sees the tag sees the id, and a
@@ -319,15 +333,8 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
      * --stale` recognises everything else (tools/shmring/orphans.c). A named ring makes its set
      * first: on its key, only a set of our shape shows that the queue beside it is ours too
      * (remove_leftovers). */
-    if (key == IPC_PRIVATE) {
-        if ((err = make_msq(key, (int)mode)) < 0) {
-            errno = -err;
-            goto fail;
-        }
-        hdr->ident.msqid = msqid = err;
-        hdr->ident.reserved0 |= SEG_INIT_MSQ;
-        SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
-    }
+    if (key == IPC_PRIVATE && (msqid = add_msq(hdr, key, (int)mode)) < 0)
+        goto fail;
     if ((err = make_sem(key, (int)mode)) < 0) {
         errno = -err;
         goto fail;
@@ -344,14 +351,8 @@ int shmring__seg_create(const char *name, uint32_t kind, uint64_t capacity, uint
     if (semctl(semid, 0, SETALL, arg) != 0)
         goto fail;
     SHMRING__TEST_POINT(SHMRING__TP_CREATE_STEP);
-    if (key != IPC_PRIVATE) {
-        if ((err = make_msq(key, (int)mode)) < 0) {
-            errno = -err;
-            goto fail;
-        }
-        hdr->ident.msqid = msqid = err;
-        hdr->ident.reserved0 |= SEG_INIT_MSQ;
-    }
+    if (key != IPC_PRIVATE && (msqid = add_msq(hdr, key, (int)mode)) < 0)
+        goto fail;
     if (init && (err = init(hdr, cfg)) != 0) {
         errno = -err;
         goto fail;

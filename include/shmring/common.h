@@ -212,8 +212,9 @@ enum shmring__test_point_id {
     SHMRING__TP_LEFTOVERS_IDS_READ,   /* ... their ids read, the key not checked again yet */
     SHMRING__TP_CREATE_LEFTOVER,      /* create: a set (then a queue) found on the key, not looked at yet */
     SHMRING__TP_CREATE_STEP,          /* create: the segment attached (an anonymous one marked for
-                                         removal); a queue made (anonymous, made first); the set made;
-                                         its initial values (an anonymous ring's tag) set */
+                                         removal); the queue made (an anonymous ring's first, a
+                                         named one's last); the set made; its initial values (an
+                                         anonymous ring's tag) set */
     SHMRING__TP_COUNT
 };
 #ifdef SHMRING_TEST_POINTS
