@@ -28,6 +28,7 @@ static int spsc_init(struct shmring_header *hdr, const struct shmring_config *cf
     start = cfg->start_position & ~(shmring__spsc_align(hdr->ident.flags) - 1);
     shmring__store(&hdr->prod.pos, start, relaxed);
     shmring__store(&hdr->cons.pos, start, relaxed);
+    shmring__store(&hdr->freed.pos, start, relaxed);
     return 0;
 }
 
@@ -60,7 +61,9 @@ int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
  * beyond it; walk them (each checked) up to the first 0 word, which the invariant guarantees. */
 static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
 {
-    uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
+    /* The space handed back (not cons.pos, which may be ahead of it): the producer's head_cache
+     * only ever follows freed.pos (refresh_head). */
+    uint64_t head = shmring__load(&r->hdr->freed.pos, acquire);
     uint64_t tail = shmring__load(&r->hdr->prod.pos, relaxed);
     if ((head | tail) & r->align_mask)
         return -EUCLEAN;
@@ -167,8 +170,11 @@ static int attach(struct shmring__map *m, int role, struct shmring_spsc **out)
             free(a);
             return -EUCLEAN;
         }
-        r->head = r->next = head;
+        r->head = r->next = r->published = head;
+        r->publish_every = r->capacity / 4 < SHMRING_SPSC_PUBLISH_BYTES ? r->capacity / 4 : SHMRING_SPSC_PUBLISH_BYTES;
         r->released = shmring__load(&r->hdr->cons.count, relaxed);
+        /* What a predecessor released and had not handed back yet (it died) is free now. */
+        shmring__store(&hdr->freed.pos, head, release);
         shmring__fetch_add(&hdr->stats.consumer_attaches, 1, relaxed);
         /* A producer may be waiting on a full ring for its first consumer. */
         shmring__sem_post_capped(a->semid, SHMRING_SEM_PRODUCER_WAKE);
@@ -259,6 +265,9 @@ int shmring_spsc_close(struct shmring_spsc *r)
     /* Only the process that registered presence may take it back (a forked child holds its own).
      * Uncommitted reservations are dropped: the word at pend_pos is still 0. */
     if (a->pid == getpid()) {
+        /* Hand back what we released (a producer may be waiting for it). */
+        if (r->role == SHMRING_CONSUMER && r->published != r->head)
+            shmring__spsc_publish(r);
         shmring__store(r->role == SHMRING_PRODUCER ? &r->hdr->prod.owner : &r->hdr->cons.owner, 0, relaxed);
         shmring__presence_detach(a->semid, a->role); /* also rings the peer's doorbell */
         shmring__event(a->map, SHMRING_EV_DETACH, a->role, a->pid);
@@ -312,9 +321,9 @@ int shmring__spsc_corrupt(struct shmring_spsc *r)
  * (test/adversarial/trust_test.c). Loaded once; a bad value is corruption. */
 static int refresh_head(struct shmring_spsc *r)
 {
-    /* Pairs with the release store in shmring_spsc_release(): the consumer is done with the
+    /* Pairs with the release store in shmring__spsc_publish(): the consumer is done with the
      * records before that position, so we may overwrite them. */
-    uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
+    uint64_t head = shmring__load(&r->hdr->freed.pos, acquire);
     uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
     if (head - r->head_cache > published - r->head_cache || (head & r->align_mask))
         return shmring__spsc_corrupt(r);

@@ -195,6 +195,7 @@ enum shmring__test_point_id {
     SHMRING__TP_SPSC_PAD,             /* reserve slow path: a padding record published on its own */
     SHMRING__TP_SPSC_RELEASE_POS,     /* release: cons.pos stored (records freed) */
     SHMRING__TP_SPSC_RELEASE_COUNT,   /* release: cons.count stored */
+    SHMRING__TP_SPSC_PUBLISH,         /* release, peek: freed.pos stored (space handed to the producer) */
     SHMRING__TP_MPMC_INTENT_N,        /* claim/take: intent_n stored */
     SHMRING__TP_MPMC_INTENT_POS,      /* claim/take: intent_pos stored */
     SHMRING__TP_MPMC_CLAIM_CAS,       /* claim/take: the side's position CAS succeeded */

@@ -35,7 +35,8 @@
 #include "shmring/common.h" /* SHMRING_NAME_MAX */
 
 #define SHMRING_MAGIC UINT64_C(0x31474E49524D4853) /* "SHMRING1", little-endian */
-#define SHMRING_ABI_VERSION 4u /* 4: the set gained the anonymous-ring tag semaphores */
+#define SHMRING_ABI_VERSION 5u /* 4: the set gained the anonymous-ring tag semaphores; 5: SPSC: the
+                                  producer reads the consumer's position from the freed line */
 #define SHMRING_BUILDING_MARK UINT64_C(0x444c494247524853) /* ident.building: "SHRGBILD" */
 #define SHMRING_CACHELINE 64
 #define SHMRING_HEADER_SIZE 4096u /* the data area starts here */
@@ -182,6 +183,18 @@ static inline void shmring__copy_in(void *dst, const void *src, size_t len)
     }
 }
 
+/* Line 12 (SPSC): how far the consumer has handed space back to the producer. Only the consumer
+ * writes it, lazily: cons.pos is the exact position (stored at every release, for the tools and
+ * for a successor consumer) and is read by nobody on the fast path; this line is what a producer
+ * that finds the ring full reads, so it is stored once per SHMRING_SPSC_PUBLISH_BYTES released (or
+ * when the consumer finds the ring empty, sleeps, closes, or sees the producer asleep), not once
+ * per record: a producer polling a full ring then takes the line from the consumer once per few
+ * KiB instead of once per record (docs/performance.md, "Lazy release"). freed.pos <= cons.pos. */
+struct shmring_freed {
+    SHMRING_ATOMIC(uint64_t) pos; /* end of the space handed back (a record boundary) */
+    uint64_t reserved[7];
+};
+
 /* Rarely written: run-time state and slow-path counters, for the tools. */
 struct shmring_stats {
     SHMRING_ATOMIC(uint32_t) state;             /* SHMRING_STATE_* */
@@ -221,7 +234,8 @@ struct shmring_header {
     struct shmring_wait wait;          /*  512 */
     uint8_t guard3[64];                /*  576 */
     struct shmring_stats stats;        /*  640: 128 bytes */
-    uint8_t reserved1[SHMRING_SUBSCRIBERS_OFFSET - 768];
+    struct shmring_freed freed;        /*  768: SPSC */
+    uint8_t reserved1[SHMRING_SUBSCRIBERS_OFFSET - 832];
     struct shmring_subscriber subscribers[SHMRING_SUBSCRIBERS]; /* 1024: 1 KiB */
     uint8_t reserved[SHMRING_HEADER_SIZE - SHMRING_SUBSCRIBERS_OFFSET - SHMRING_SUBSCRIBERS * 16];
 };
@@ -252,6 +266,8 @@ SHMRING__STATIC_ASSERT(offsetof(struct shmring_wait, consumer_wake_gen) == 12 &&
                            offsetof(struct shmring_wait, producer_wake_gen) == 16,
                        "ABI: the wake-up generations where the pending words were");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, stats) == 640, "ABI: stats");
+SHMRING__STATIC_ASSERT(sizeof(struct shmring_freed) == SHMRING_CACHELINE, "freed is one line");
+SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, freed) == 768, "ABI: freed line");
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_subscriber) == 16, "ABI: subscriber entry");
 SHMRING__STATIC_ASSERT(offsetof(struct shmring_header, subscribers) == SHMRING_SUBSCRIBERS_OFFSET, "ABI: subscribers");
 SHMRING__STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "ABI: header size");

@@ -44,6 +44,9 @@ extern "C" {
 #define SHMRING_SPSC_CAPACITY_MIN UINT64_C(256)
 #define SHMRING_SPSC_CAPACITY_MAX (UINT64_C(1) << 40)
 #define SHMRING_SPSC_RECORD_MAX (UINT32_MAX - 15u) /* the header's length field is 32 bits */
+/* A consumer hands released space back to the producer (hdr->freed.pos) once this many bytes are
+ * released, or earlier (shmring_spsc_release() says when). At most a quarter of the capacity. */
+#define SHMRING_SPSC_PUBLISH_BYTES UINT64_C(4096)
 
 struct shmring__attach; /* out-of-line state of an attachment (lib/) */
 
@@ -72,6 +75,9 @@ struct shmring_spsc {
     uint64_t head;      /* end of what this consumer released (mirrored to hdr->cons.pos) */
     uint64_t next;      /* end of what this consumer peeked */
     uint64_t released;  /* records released through this handle (mirrored to hdr->cons.count) */
+    uint64_t published; /* the head last stored to hdr->freed.pos (<= head) */
+    uint64_t publish_every; /* bytes released before freed.pos is stored: SHMRING_SPSC_PUBLISH_BYTES,
+                               at most a quarter of the ring */
 
     uint32_t spin;                 /* spins before sleeping (shmring_spsc_set_spin) */
     int broken;                    /* 0, or the error every further slow-path call returns */
@@ -273,8 +279,25 @@ static inline int shmring_spsc_push(struct shmring_spsc *r, const void *src, siz
 
 /* --- Consumer fast path --------------------------------------------------------------------- */
 
-/* Frees every record peeked since the last release with one release store, and wakes the producer
- * if it sleeps. Returns the number of records freed. No system call unless the producer sleeps. */
+/* Hands every released byte back to the producer now (hdr->freed.pos), and wakes it if it sleeps. */
+static inline void shmring__spsc_publish(struct shmring_spsc *r)
+{
+    r->published = r->head;
+    /* Pairs with the acquire load of freed.pos in the producer (refresh_head), so our reads of
+     * these records happen before it overwrites them. */
+    shmring__store(&r->hdr->freed.pos, r->head, release);
+    SHMRING__TEST_POINT(SHMRING__TP_SPSC_PUBLISH);
+    shmring__spsc_after_publish(r, &r->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
+}
+
+/* Frees every record peeked since the last release. Returns the number of records freed. No system
+ * call unless the producer sleeps. The position (hdr->cons.pos) is stored at once: a consumer that
+ * attaches after this one dies or closes starts after these records. The producer gets the space
+ * lazily: once SHMRING_SPSC_PUBLISH_BYTES (at most a quarter of the ring) are released, when peek
+ * finds the ring empty (so before any wait sleeps), when the producer sleeps, at padding and at
+ * close; so a producer that finds the ring full may wait for up to that many bytes more than the
+ * records freed. Why: a producer polling a full ring would otherwise take the consumer's line once
+ * per record (docs/performance.md, "Lazy release"). */
 static inline unsigned shmring_spsc_release(struct shmring_spsc *r)
 {
     unsigned n = r->peeked;
@@ -283,13 +306,15 @@ static inline unsigned shmring_spsc_release(struct shmring_spsc *r)
     r->head = r->next;
     r->peeked = 0;
     r->released += n;
-    /* Hands the space back: pairs with the acquire load of cons.pos in the producer, so our reads
-     * of these records happen before it overwrites them. */
+    /* For a successor consumer and the tools: only this consumer's line, which nobody polls. Release:
+     * a successor that reads this position also sees everything we did before. */
     shmring__store(&r->hdr->cons.pos, r->head, release);
     SHMRING__TEST_POINT(SHMRING__TP_SPSC_RELEASE_POS);
     shmring__store(&r->hdr->cons.count, r->released, relaxed);
     SHMRING__TEST_POINT(SHMRING__TP_SPSC_RELEASE_COUNT);
-    shmring__spsc_after_publish(r, &r->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
+    /* The wait line is read-mostly (written only by a side about to sleep): a cache hit. */
+    if (r->head - r->published >= r->publish_every || shmring__load(&r->hdr->wait.producer_sleeping, relaxed))
+        shmring__spsc_publish(r);
     return n;
 }
 
@@ -310,6 +335,9 @@ static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, si
         if (w == 0) {
             /* Pairs with the release store in close(): every record committed before it is
              * visible, so an empty ring now is the end of the stream. */
+            /* Empty: the producer may be about to wait for what we released. */
+            if (r->published != r->head)
+                shmring__spsc_publish(r);
             if (!shmring__load(&r->hdr->wait.producer_closed, acquire)) {
                 /* While we wait, keep the line after the next header warm: a record that spills
                  * into it (a 64-byte payload does) then costs one miss, not two in a row.
@@ -339,8 +367,10 @@ static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, si
         r->next += SHMRING_REC_LEN(w);
         /* Give the padding back at once if nothing else is held: a producer waiting to place a
          * large record at offset 0 may need exactly this space. */
-        if (r->peeked == 0)
+        if (r->peeked == 0) {
             shmring_spsc_release(r);
+            shmring__spsc_publish(r);
+        }
     }
 }
 

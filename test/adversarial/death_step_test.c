@@ -545,6 +545,8 @@ ParameterizedTestParameters(death_step, spsc)
         STEP(SHMRING_KIND_SPSC, 0, SHMRING__TP_SPSC_RELEASE_POS, 1),
         STEP(SHMRING_KIND_SPSC, 0, SHMRING__TP_SPSC_RELEASE_POS, 31),
         STEP(SHMRING_KIND_SPSC, 0, SHMRING__TP_SPSC_RELEASE_COUNT, 32),
+        STEP(SHMRING_KIND_SPSC, 0, SHMRING__TP_SPSC_PUBLISH, 1),
+        STEP(SHMRING_KIND_SPSC, 0, SHMRING__TP_SPSC_PUBLISH, 20),
     };
     return cr_make_param_array(struct step, steps, sizeof(steps) / sizeof(steps[0]));
 }

@@ -121,7 +121,7 @@ Test(trust, consumer_position_past_the_committed_records_is_corruption)
     cr_assert_eq(shmring_spsc_reserve(p, 1000, &pending), 0);
     memset(pending, 0xab, 1000);
     /* The hostile write: a consumer position that "frees" the uncommitted reservation too. */
-    shmring__store(&p->hdr->cons.pos, p->tail, release);
+    shmring__store(&p->hdr->freed.pos, p->tail, release);
     for (i = 0; i < 16; i++) {
         err = shmring_spsc_reserve(p, 1000, &buf);
         if (err)

@@ -307,8 +307,8 @@ static void fuzz_spsc(struct in *in, unsigned geo)
             }
             break;
         }
-        case 7: { /* garbage into a header word the sides use */
-            static const unsigned off[] = {256, 264, 384, 392, 512, 516, 520, 524, 528, 640};
+        case 7: { /* garbage into a header word the sides use (768: freed.pos) */
+            static const unsigned off[] = {256, 264, 384, 392, 512, 516, 520, 524, 528, 640, 768};
             if (!h)
                 break;
             unsigned o = off[u8(in) % (sizeof(off) / sizeof(off[0]))];

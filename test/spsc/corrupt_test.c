@@ -131,7 +131,9 @@ SPSC_TEST(corrupt, align64_misaligned_consumer_position)
     head = spsc_cons_pos(c);
     SPSC_EQU(head, 128);
     SPSC_EQ(shmring_spsc_close(c), 0);
+    /* Misaligned: the position a successor consumer starts at, and the space the producer sees. */
     shmring__store(&p->hdr->cons.pos, head + 8, release);
+    shmring__store(&p->hdr->freed.pos, head + 8, release);
     SPSC_EQ(shmring_spsc_open(name, SHMRING_CONSUMER, &r), -EUCLEAN);
     for (i = 0; i < 100; i++) {
         if ((e = shmring_spsc_reserve(p, 100, &w)) != 0)
@@ -412,9 +414,10 @@ SPSC_TEST(corrupt, corrupt_state_refuses_open)
 
 /* --- Positions -------------------------------------------------------------------------------- */
 
-/* The consumer position overwritten with garbage: the producer works on from its cached view of it,
- * and when that runs out (ring looks full) it reloads it, finds it impossible and returns -EUCLEAN;
- * every reservation it made lies inside the data area. The ring is then marked corrupt. */
+/* The consumer position the producer reads (freed.pos) overwritten with garbage: the producer works
+ * on from its cached view of it, and when that runs out (ring looks full) it reloads it, finds it
+ * impossible and returns -EUCLEAN; every reservation it made lies inside the data area. The ring
+ * is then marked corrupt. */
 SPSC_TEST(corrupt, garbage_consumer_position)
 {
     int v;
@@ -444,7 +447,8 @@ SPSC_TEST(corrupt, garbage_consumer_position)
         case 5: g = head + (UINT64_C(1) << 40); break;
         default: g = tail | 1; break;
         }
-        shmring__store(&c->hdr->cons.pos, g, release);
+        /* What the producer reads of the consumer's position: the space it handed back. */
+        shmring__store(&c->hdr->freed.pos, g, release);
         for (i = 0; i < 100; i++) {
             e = shmring_spsc_reserve(p, 100, &w);
             if (e)
@@ -453,7 +457,7 @@ SPSC_TEST(corrupt, garbage_consumer_position)
             memset(w, 0xee, 100);
             SPSC_EQ(shmring_spsc_commit(p), 1);
         }
-        cr_assert(e == -EUCLEAN, "cons.pos %#" PRIx64 ": reserve returned %d (%s) after %d records", g, e,
+        cr_assert(e == -EUCLEAN, "freed.pos %#" PRIx64 ": reserve returned %d (%s) after %d records", g, e,
                   shmring_err_name(e), i);
         /* It stays refused, blocking or not. */
         SPSC_EQ(shmring_spsc_push(p, buf, 100), -EUCLEAN);
@@ -490,8 +494,13 @@ SPSC_TEST(corrupt, garbage_positions_at_attach)
         shmring__store(&h->prod.pos, tail + 2 * 4096, relaxed);
         SPSC_EQ(shmring_spsc_open(name, SHMRING_PRODUCER, &r), -EUCLEAN);
         shmring__store(&h->prod.pos, tail, relaxed);
-        shmring__store(&h->cons.pos, head + 1, relaxed);
+        SPSC_EQU(shmring__load(&h->freed.pos, relaxed), head); /* the consumer's close handed it back */
+        shmring__store(&h->freed.pos, head + 1, relaxed);
         SPSC_EQ(shmring_spsc_open(name, SHMRING_PRODUCER, &r), -EUCLEAN);
+        shmring__store(&h->freed.pos, tail + 2 * 4096, relaxed);
+        SPSC_EQ(shmring_spsc_open(name, SHMRING_PRODUCER, &r), -EUCLEAN);
+        shmring__store(&h->freed.pos, head, relaxed);
+        shmring__store(&h->cons.pos, head + 1, relaxed);
         SPSC_EQ(shmring_spsc_open(name, SHMRING_CONSUMER, &r), -EUCLEAN);
         shmring__store(&h->cons.pos, head, relaxed);
         /* A garbage record word where the producer resumes. */

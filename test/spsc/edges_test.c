@@ -57,8 +57,9 @@ SPSC_TEST(edges, fill_count_exact)
         fill_count(4096, lens4k[i]);
 }
 
-/* Records whose size divides the capacity: a full ring stays exactly full, one pop makes room
- * for exactly one push, around many laps. */
+/* Records whose size divides the capacity: a full ring stays exactly full, and the pops that
+ * release a quarter of the ring (the consumer hands space back in such steps while the ring is not
+ * empty) make room for exactly as many pushes, around many laps. */
 SPSC_TEST(edges, pop_one_push_one_when_full)
 {
     const uint64_t caps[] = {256, 4096};
@@ -69,7 +70,7 @@ SPSC_TEST(edges, pop_one_push_one_when_full)
             struct shmring_spsc *p, *c;
             size_t len = (size_t)size - 8;
             uint8_t buf[2048];
-            uint64_t sent = 0, recv = 0, i;
+            uint64_t sent = 0, recv = 0, i, k, step;
             spsc_pipe(cap, &p, &c);
             for (;;) {
                 int e;
@@ -80,13 +81,20 @@ SPSC_TEST(edges, pop_one_push_one_when_full)
                 cr_assert(++sent <= cap / 8, "the ring never fills up");
             }
             SPSC_EQU(sent, (cap - 8) / size);
+            step = (cap / 4 + size - 1) / size; /* pops that release a quarter of the ring */
             for (i = 0; i < 3 * cap / size + 10; i++) {
-                SPSC_EQ(shmring_spsc_pop(c, buf, sizeof(buf)), len);
-                cr_assert(rec_check(buf, len, recv));
-                recv++;
-                rec_fill(buf, len, sent);
-                SPSC_EQ(shmring_spsc_push(p, buf, len), 0);
-                sent++;
+                for (k = 0; k < step; k++) {
+                    if (k > 0)
+                        SPSC_EQ(shmring_spsc_push(p, buf, len), -EAGAIN); /* not handed back yet */
+                    SPSC_EQ(shmring_spsc_pop(c, buf, sizeof(buf)), len);
+                    cr_assert(rec_check(buf, len, recv));
+                    recv++;
+                }
+                for (k = 0; k < step; k++) {
+                    rec_fill(buf, len, sent);
+                    SPSC_EQ(shmring_spsc_push(p, buf, len), 0);
+                    sent++;
+                }
                 SPSC_EQ(shmring_spsc_push(p, buf, len), -EAGAIN); /* full again */
             }
             while (recv < sent) {
@@ -105,7 +113,9 @@ SPSC_TEST(edges, pop_one_push_one_when_full)
 /* What the ring should do, from the layout rules alone: records take align8(8 + len) bytes, never
  * straddle the end (padding to the end first), the producer keeps 8 bytes of slack; a push that
  * needs padding that fits alone, with nothing pending, publishes the padding and fails; a
- * consumer gives padding back as soon as it passes it. */
+ * consumer gives padding back as soon as it passes it. The producer sees the space the consumer
+ * handed back (freed), which follows its position (head) lazily: once a quarter of the ring (at
+ * most SHMRING_SPSC_PUBLISH_BYTES) is released, when a peek finds the ring empty, and at padding. */
 struct model_ent {
     uint64_t size;
     int64_t len; /* -1: padding */
@@ -113,7 +123,7 @@ struct model_ent {
 };
 
 struct model {
-    uint64_t cap, tail, head;
+    uint64_t cap, tail, head, freed, every;
     struct model_ent *q;
     size_t qn, qh, qt; /* circular queue of published entries */
 };
@@ -132,7 +142,7 @@ static int model_push(struct model *m, size_t len, uint64_t seq, uint64_t *at)
 {
     uint64_t size = spsc_rec_size(len), off = m->tail & (m->cap - 1);
     uint64_t pad = off + size > m->cap ? m->cap - off : 0;
-    if (m->tail + pad + size + 8 - m->head <= m->cap) {
+    if (m->tail + pad + size + 8 - m->freed <= m->cap) {
         if (pad)
             model_enqueue(m, pad, -1, 0);
         model_enqueue(m, size, (int64_t)len, seq);
@@ -141,7 +151,7 @@ static int model_push(struct model *m, size_t len, uint64_t seq, uint64_t *at)
         m->tail += size;
         return 0;
     }
-    if (pad && m->tail + pad + 8 - m->head <= m->cap) {
+    if (pad && m->tail + pad + 8 - m->freed <= m->cap) {
         model_enqueue(m, pad, -1, 0);
         m->tail += pad;
     }
@@ -154,14 +164,20 @@ static int model_pop(struct model *m, int64_t *len, uint64_t *seq, uint64_t *at)
     while (m->qh != m->qt && m->q[m->qh % m->qn].len < 0) {
         m->head += m->q[m->qh % m->qn].size;
         m->qh++;
+        m->freed = m->head; /* nothing else is held here: padding goes back at once */
     }
-    if (m->qh == m->qt)
+    if (m->qh == m->qt) {
+        m->freed = m->head;
         return -EAGAIN;
+    }
     *len = m->q[m->qh % m->qn].len;
     *seq = m->q[m->qh % m->qn].seq;
     *at = (m->head & (m->cap - 1)) + 8;
     m->head += m->q[m->qh % m->qn].size;
     m->qh++;
+    /* The caller releases it at once. */
+    if (m->head - m->freed >= m->every)
+        m->freed = m->head;
     return 0;
 }
 
@@ -179,7 +195,8 @@ static void model_run(uint64_t cap, unsigned ops, uint64_t seed, uint64_t start)
     max = shmring_spsc_max_record(p);
     memset(&m, 0, sizeof(m));
     m.cap = cap;
-    m.tail = m.head = start & ~UINT64_C(7);
+    m.tail = m.head = m.freed = start & ~UINT64_C(7);
+    m.every = cap / 4 < SHMRING_SPSC_PUBLISH_BYTES ? cap / 4 : SHMRING_SPSC_PUBLISH_BYTES;
     m.qn = (size_t)(cap / 8 + 4);
     m.q = calloc(m.qn, sizeof(*m.q));
     cr_assert(m.q);
@@ -234,6 +251,7 @@ static void model_run(uint64_t cap, unsigned ops, uint64_t seed, uint64_t start)
         }
         SPSC_EQU(spsc_prod_pos(p), m.tail);
         SPSC_EQU(spsc_cons_pos(c), m.head);
+        SPSC_EQU(shmring__load(&c->hdr->freed.pos, relaxed), m.freed);
     }
     free(m.q);
     free(buf);

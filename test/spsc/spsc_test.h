@@ -261,12 +261,18 @@ static inline unsigned spsc_drain(struct shmring_spsc *c, int *err)
 }
 
 /* Moves an empty ring (producer and consumer at the same position) to data offset `off` by
- * pushing and popping filler records that end exactly there (never a padding record). */
+ * pushing and popping filler records that end exactly there (never a padding record). A peek of
+ * the empty ring after each pop (and first) gives the producer all the space back. */
 static inline void spsc_move_to(struct shmring_spsc *p, struct shmring_spsc *c, uint64_t off)
 {
     uint64_t cap = shmring_spsc_capacity(p), cur = spsc_prod_pos(p) & (cap - 1);
     cr_assert(off % spsc_align(p) == 0 && off < cap);
     SPSC_EQU(spsc_cons_pos(c), spsc_prod_pos(p));
+    {
+        const void *buf = NULL;
+        size_t n = 0;
+        SPSC_EQ(shmring_spsc_peek(c, &buf, &n), -EAGAIN); /* hands back what the caller released */
+    }
     while (cur != off) {
         uint64_t d = off > cur ? off - cur : cap - cur; /* to the end of the area first */
         const void *buf = NULL;
@@ -277,6 +283,7 @@ static inline void spsc_move_to(struct shmring_spsc *p, struct shmring_spsc *c, 
         SPSC_EQ(shmring_spsc_peek(c, &buf, &n), 0);
         SPSC_EQ(n, d - 8);
         SPSC_EQ(shmring_spsc_release(c), 1);
+        SPSC_EQ(shmring_spsc_peek(c, &buf, &n), -EAGAIN); /* empty: hands the space back */
         cur = (cur + d) & (cap - 1);
     }
     SPSC_EQU(spsc_prod_pos(p) & (cap - 1), off);

@@ -221,7 +221,8 @@ static void stat_text(struct ring_view *v)
     ppos = LD(v->hdr->prod.pos);
     if (spsc) {
         printf("producer:     position %" PRIu64 ", %" PRIu64 " records committed\n", ppos, LD(v->hdr->prod.count));
-        printf("consumer:     position %" PRIu64 ", %" PRIu64 " records released\n", cpos, LD(v->hdr->cons.count));
+        printf("consumer:     position %" PRIu64 ", %" PRIu64 " records released, space handed back up to %" PRIu64 "\n",
+               cpos, LD(v->hdr->cons.count), LD(v->hdr->freed.pos));
     } else if (bcast) {
         const struct shmring_bcast_ctl *ctl = view_bcast_ctl(v);
         printf("producer:     position %" PRIu64 ", claim end %" PRIu64 ", %" PRIu64 " records published\n", ppos,
@@ -397,6 +398,11 @@ static void stat_json(struct ring_view *v)
     jw_key(&w, "count");
     if (spsc)
         jw_u64(&w, LD(v->hdr->cons.count));
+    else
+        jw_null(&w);
+    jw_key(&w, "freed");
+    if (spsc)
+        jw_u64(&w, LD(v->hdr->freed.pos));
     else
         jw_null(&w);
     jw_close(&w, '}');
