@@ -1,7 +1,7 @@
 """shmring: lock-free rings in System V shared memory, from Python.
 
-A ctypes binding of libshmring.so.1 (the C library; see docs/python.md of the repository).
-The library is found through $SHMRING_LIB (a path), else the loader's search (libshmring.so.1).
+A ctypes binding of libshmring.so.2 (the C library; see docs/python.md of the repository).
+The library is found through $SHMRING_LIB (a path), else the loader's search (libshmring.so.2).
 
     import shmring
     shmring.create_spsc("orders", capacity=1 << 20)
@@ -42,7 +42,7 @@ EV_ALL = 0x3F
 
 
 def _load():
-    path = os.environ.get("SHMRING_LIB") or ctypes.util.find_library("shmring") or "libshmring.so.1"
+    path = os.environ.get("SHMRING_LIB") or ctypes.util.find_library("shmring") or "libshmring.so.2"
     try:
         return ctypes.CDLL(path, use_errno=False)
     except OSError as e:

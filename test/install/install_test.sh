@@ -2,7 +2,7 @@
 # The library as a user outside Bazel gets it: tools/layout-install (what tools/install runs after
 # its build) lays out a prefix from Bazel's outputs, then plain cc and pkg-config build against it:
 #   - a two-process program (100000 records through an SPSC ring), linked shared and static
-#   - the .so: soname libshmring.so.1, exports exactly the functions the headers declare
+#   - the .so: soname libshmring.so.2, exports exactly the functions the headers declare
 #     (tools/exports), no libstdc++, DT_NEEDED liburcu
 #   - every public header alone from C11 -pedantic and from C++17, -Wall -Wextra -Werror
 #   - every man page renders without a warning (man --warnings; mandoc -Tlint -Wwarning if present)
@@ -23,21 +23,21 @@ ok() { echo "ok: $*"; }
 "$R/tools/layout-install" "$R" "$R" "$P" >/dev/null || fail "layout-install is not idempotent"
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
 
-for f in lib/libshmring.so.1 lib/libshmring.so lib/libshmring.a lib/pkgconfig/shmring.pc \
+for f in lib/libshmring.so.2 lib/libshmring.so lib/libshmring.a lib/pkgconfig/shmring.pc \
     include/shmring/shmring.h bin/shmring share/man/man1/shmring.1 share/man/man7/shmring.7 \
     share/man/man3/shmring_spsc.3 share/man/man3/shmring_mpmc.3 share/man/man3/shmring_control.3 \
     share/man/man3/shmring_strerror.3 share/man/man3/shmring_bcast.3; do
     [ -e "$P/$f" ] || fail "not installed: $f"
 done
-[ "$(readlink "$P/lib/libshmring.so")" = libshmring.so.1 ] || fail "libshmring.so is not a link to libshmring.so.1"
+[ "$(readlink "$P/lib/libshmring.so")" = libshmring.so.2 ] || fail "libshmring.so is not a link to libshmring.so.2"
 [ "$(pkg-config --modversion shmring)" = "$(sed -n 's/^#define SHMRING_VERSION_STRING "\(.*\)"$/\1/p' "$R/include/shmring/common.h")" ] ||
     fail "shmring.pc version differs from SHMRING_VERSION_STRING"
 
 # The shared library's interface.
-so=$P/lib/libshmring.so.1
-objdump -p "$so" | grep -q 'SONAME *libshmring.so.1' || fail "soname is not libshmring.so.1"
+so=$P/lib/libshmring.so.2
+objdump -p "$so" | grep -q 'SONAME *libshmring.so.2' || fail "soname is not libshmring.so.2"
 objdump -p "$so" | grep -q 'NEEDED *liburcu-bp' || fail "no DT_NEEDED liburcu-bp"
-if objdump -p "$so" | grep -q 'NEEDED *libstdc++'; then fail "libshmring.so.1 needs libstdc++"; fi
+if objdump -p "$so" | grep -q 'NEEDED *libstdc++'; then fail "libshmring.so.2 needs libstdc++"; fi
 ldd "$so" | grep -q 'libstdc++' && fail "ldd shows libstdc++"
 nm -D --defined-only "$so" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort >"$T/exported"
 "$R/tools/exports" "$R"/include/shmring/*.h >"$T/declared"
@@ -57,8 +57,8 @@ cc -std=c11 -Wall -Wextra -Werror -o "$T/consumer" "$src" $(pkg-config --cflags 
 if [ -x "$T/consumer" ]; then
     out=$(LD_LIBRARY_PATH=$P/lib timeout 120 "$T/consumer" "inst-$$" 100000) && ok "shared: $out" ||
         fail "shared consumer: $out"
-    ldd "$T/consumer" | grep -q "$P/lib/libshmring.so.1" || LD_LIBRARY_PATH=$P/lib ldd "$T/consumer" |
-        grep -q "$P/lib/libshmring.so.1" || fail "consumer does not load the installed .so"
+    ldd "$T/consumer" | grep -q "$P/lib/libshmring.so.2" || LD_LIBRARY_PATH=$P/lib ldd "$T/consumer" |
+        grep -q "$P/lib/libshmring.so.2" || fail "consumer does not load the installed .so"
 fi
 # shellcheck disable=SC2046
 cc -std=c11 -static-libgcc -o "$T/consumer_static" "$src" -Wl,-Bstatic $(pkg-config --cflags --libs-only-L shmring) \

@@ -1,14 +1,14 @@
 #!/bin/bash
 # The Python binding: installs python/ with pip from the checkout (Debian's python3-pip; no
 # network: the build backend is Debian's setuptools and wheel), then runs test_shmring.py against
-# the built libshmring.so.1 with the installed package, and once more from the source folder with
+# the built libshmring.so.2 with the installed package, and once more from the source folder with
 # the python3 first on PATH if it is another interpreter (the binding is pure Python: any
 # python3 >= 3.8 with ctypes).
 # Usage: python_test.sh   (from Bazel's runfiles root)
 set -u
 R=$PWD
 T=${TEST_TMPDIR:-$(mktemp -d)}
-export SHMRING_LIB=$R/dist/libshmring.so.1
+export SHMRING_LIB=$R/dist/libshmring.so.2
 export HOME=$T PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 PY=/usr/bin/python3
 fails=0

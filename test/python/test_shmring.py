@@ -1,7 +1,7 @@
-"""Tests of the Python binding (python/shmring) over the built libshmring.so.1.
+"""Tests of the Python binding (python/shmring) over the built libshmring.so.2.
 
 Run by test/python/python_test.sh (Bazel sh_test //test/python:python_test):
-SHMRING_LIB=.../libshmring.so.1 PYTHONPATH=python python3 -m unittest test_shmring
+SHMRING_LIB=.../libshmring.so.2 PYTHONPATH=python python3 -m unittest test_shmring
 """
 import errno
 import os
