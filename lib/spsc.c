@@ -93,7 +93,7 @@ static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
         tail += size;
     }
     *tail_out = tail;
-    r->head_cache = head;
+    r->head_cache = r->freed_seen = head;
     return 0;
 }
 
@@ -315,15 +315,33 @@ int shmring__spsc_corrupt(struct shmring_spsc *r)
     return -EUCLEAN;
 }
 
-/* Reloads the consumer's position and checks it: it may only move forward, and only over records
- * we published (a consumer cannot have released what it could not see): never into our own
- * reserved, uncommitted records, which a position up to the tail would hand back to us for reuse
- * (test/adversarial/trust_test.c). Loaded once; a bad value is corruption. */
+/* Reloads the space the consumer handed back (freed.pos) and checks it: it may only move forward,
+ * and only over records we published (a consumer cannot have released what it could not see):
+ * never into our own reserved, uncommitted records, which a position up to the tail would hand
+ * back to us for reuse (test/adversarial/trust_test.c). Loaded once; a bad value is corruption.
+ * It may trail head_cache (which refresh_exact may have moved further): then head_cache stays. */
 static int refresh_head(struct shmring_spsc *r)
 {
     /* Pairs with the release store in shmring__spsc_publish(): the consumer is done with the
      * records before that position, so we may overwrite them. */
     uint64_t head = shmring__load(&r->hdr->freed.pos, acquire);
+    uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
+    if (head - r->freed_seen > published - r->freed_seen || (head & r->align_mask))
+        return shmring__spsc_corrupt(r);
+    r->freed_seen = head;
+    if (head - r->head_cache <= published - r->head_cache)
+        r->head_cache = head;
+    return 0;
+}
+
+/* Before sleeping on a full ring: the consumer's exact position (cons.pos, stored at every
+ * release), which may be ahead of what it handed back yet. Checked like freed.pos, from
+ * head_cache: it never moves back. Read only here, so a producer that spins on a full ring does
+ * not poll the line the consumer stores at every release. */
+static int refresh_exact(struct shmring_spsc *r)
+{
+    /* Pairs with the release store in shmring_spsc_release(). */
+    uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
     uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
     if (head - r->head_cache > published - r->head_cache || (head & r->align_mask))
         return shmring__spsc_corrupt(r);
@@ -408,7 +426,9 @@ static int space_ready(void *ctx, int thorough)
     struct spsc_wait *w = (struct spsc_wait *)ctx;
     uint64_t pad, size;
     int err = space_for(w->r, w->len, &pad, &size);
-    (void)thorough;
+    /* Announced and about to sleep: the consumer may have freed room it has not handed back. */
+    if (err == -EAGAIN && thorough && (err = refresh_exact(w->r)) == 0)
+        err = space_for(w->r, w->len, &pad, &size);
     if (err == -EAGAIN && publish_pad(w->r, pad))
         err = space_for(w->r, w->len, &pad, &size);
     return err == -EAGAIN ? 1 : err;

@@ -64,7 +64,9 @@ struct shmring_spsc {
 
     /* Producer: positions are byte counts since creation (they never wrap in practice: 2^64). */
     uint64_t tail;       /* end of what this producer reserved */
-    uint64_t head_cache; /* consumer position last read and validated (<= tail) */
+    uint64_t head_cache; /* the consumer position we may write up to: the furthest validated of
+                            freed.pos and (before sleeping) cons.pos (<= tail) */
+    uint64_t freed_seen; /* freed.pos last read and validated (<= head_cache) */
     uint64_t pend_pos;   /* position of the first reserved, uncommitted record */
     uint64_t pend_word;  /* its header word, stored by commit; 0 when nothing is pending */
     uint64_t committed;  /* records committed through this handle (mirrored to hdr->prod.count) */
@@ -294,10 +296,12 @@ static inline void shmring__spsc_publish(struct shmring_spsc *r)
  * call unless the producer sleeps. The position (hdr->cons.pos) is stored at once: a consumer that
  * attaches after this one dies or closes starts after these records. The producer gets the space
  * lazily: once SHMRING_SPSC_PUBLISH_BYTES (at most a quarter of the ring) are released, when peek
- * finds the ring empty (so before any wait sleeps), when the producer sleeps, at padding and at
- * close; so a producer that finds the ring full may wait for up to that many bytes more than the
- * records freed. Why: a producer polling a full ring would otherwise take the consumer's line once
- * per record (docs/performance.md, "Lazy release"). */
+ * finds the ring empty (so before any wait sleeps), at padding and at close; a producer about to
+ * sleep on a full ring takes the exact position itself, and one asleep is handed the space by the
+ * next release. So a producer that polls a full ring without waiting (reserve/push returning
+ * -EAGAIN) may see up to that many bytes less room than was freed; a blocking one never sleeps
+ * while room was freed. Why: a producer polling a full ring would otherwise take the consumer's
+ * line once per record (docs/performance.md, "Lazy release"). */
 static inline unsigned shmring_spsc_release(struct shmring_spsc *r)
 {
     unsigned n = r->peeked;
@@ -312,8 +316,12 @@ static inline unsigned shmring_spsc_release(struct shmring_spsc *r)
     SHMRING__TEST_POINT(SHMRING__TP_SPSC_RELEASE_POS);
     shmring__store(&r->hdr->cons.count, r->released, relaxed);
     SHMRING__TEST_POINT(SHMRING__TP_SPSC_RELEASE_COUNT);
-    /* The wait line is read-mostly (written only by a side about to sleep): a cache hit. */
-    if (r->head - r->published >= r->publish_every || shmring__load(&r->hdr->wait.producer_sleeping, relaxed))
+    /* A producer about to sleep announces itself, then looks at cons.pos (and freed.pos): either
+     * it sees this store, or we see its announcement here and hand the space back with a wake-up
+     * (the barrier pairs with its membarrier or fence, as in shmring__sleepers_after_publish). The
+     * wait line is read-mostly (written only by a side about to sleep): a cache hit. */
+    if (r->head - r->published >= r->publish_every ||
+        shmring__sleepers_after_publish(r->fast_fence, &r->hdr->wait.producer_sleeping))
         shmring__spsc_publish(r);
     return n;
 }

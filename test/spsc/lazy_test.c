@@ -1,8 +1,8 @@
 /* SPSC lazy release: the consumer's exact position (cons.pos) moves at every release, the space it
  * hands the producer (freed.pos) at the points shmring_spsc_release() documents: a quarter of the
  * ring or SHMRING_SPSC_PUBLISH_BYTES released, the ring found empty, the producer asleep, padding,
- * close, and the attach of a successor consumer. Each test checks one of them and that no record
- * and no byte of space is lost. */
+ * close, and the attach of a successor consumer; a producer about to sleep reads cons.pos itself.
+ * Each test checks one of them and that no record and no byte of space is lost. */
 #include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -160,6 +160,32 @@ SPSC_TEST(lazy, successor_of_a_dead_consumer_skips_what_it_released)
         spsc_pop_rec(c, 120, i);
     spsc_close_pair(p, c);
     SPSC_EQ(shmring_unlink(name), 0);
+}
+
+/* A blocking producer that finds the ring full after a release that was not handed back (the
+ * producer was not asleep yet) takes the consumer's exact position before it would sleep: it
+ * never sleeps while room was freed. */
+SPSC_TEST(lazy, blocking_producer_takes_the_exact_position_before_sleeping)
+{
+    struct shmring_spsc *p, *c;
+    uint8_t rec[120];
+    unsigned n, i;
+    void *buf = NULL;
+    spsc_pipe(4096, &p, &c);
+    shmring_spsc_set_spin(p, 0);
+    n = fill_128(p, 0);
+    spsc_pop_rec(c, 120, 0);
+    SPSC_EQU(freed_pos(c), 0);
+    SPSC_EQ(shmring_spsc_reserve(p, 120, &buf), -EAGAIN); /* the non-blocking call sees freed.pos */
+    rec_fill(rec, sizeof(rec), n);
+    SPSC_EQ(shmring_spsc_push_wait(p, rec, sizeof(rec), INT64_C(2000000000)), 0);
+    SPSC_EQU(shmring__load(&p->hdr->stats.producer_sleeps, relaxed), 0);
+    SPSC_EQU(freed_pos(c), 0);
+    /* Full again, and nothing more was freed: a wait that must not sleep says so. */
+    SPSC_EQ(shmring_spsc_push_wait(p, rec, sizeof(rec), 0), -EAGAIN);
+    for (i = 1; i <= n; i++)
+        spsc_pop_rec(c, 120, i);
+    spsc_close_pair(p, c);
 }
 
 struct sleeper {
