@@ -61,11 +61,12 @@ int shmring_spsc_create(const char *name, const struct shmring_config *cfg)
  * beyond it; walk them (each checked) up to the first 0 word, which the invariant guarantees. */
 static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
 {
-    /* The space handed back (not cons.pos, which may be ahead of it): the producer's head_cache
-     * only ever follows freed.pos (refresh_head). */
-    uint64_t head = shmring__load(&r->hdr->freed.pos, acquire);
+    /* The consumer's exact position bounds the walk and seeds head_cache: a predecessor may have
+     * written up to it (refresh_exact, before sleeping). freed.pos trails it by less than a lap. */
+    uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
+    uint64_t freed = shmring__load(&r->hdr->freed.pos, acquire);
     uint64_t tail = shmring__load(&r->hdr->prod.pos, relaxed);
-    if ((head | tail) & r->align_mask)
+    if ((head | tail | freed) & r->align_mask || head - freed > r->capacity)
         return -EUCLEAN;
     if (tail - head > r->capacity) {
         /* The consumer may have released a record whose prod.pos store is not done yet. */
@@ -93,7 +94,8 @@ static int recover_tail(struct shmring_spsc *r, uint64_t *tail_out)
         tail += size;
     }
     *tail_out = tail;
-    r->head_cache = r->freed_seen = head;
+    r->head_cache = head;
+    r->freed_seen = freed;
     return 0;
 }
 
@@ -265,9 +267,15 @@ int shmring_spsc_close(struct shmring_spsc *r)
     /* Only the process that registered presence may take it back (a forked child holds its own).
      * Uncommitted reservations are dropped: the word at pend_pos is still 0. */
     if (a->pid == getpid()) {
-        /* Hand back what we released (a producer may be waiting for it). */
-        if (r->role == SHMRING_CONSUMER && r->published != r->head)
-            shmring__spsc_publish(r);
+        /* Hand back what we released (a producer may be waiting for it); forward only: after
+         * fork() the other process's copy of this handle may have consumed and handed back more. */
+        if (r->role == SHMRING_CONSUMER && r->published != r->head) {
+            uint64_t cur = shmring__load(&r->hdr->freed.pos, relaxed);
+            while (cur != r->head && r->head - cur <= r->capacity &&
+                   !shmring__cas(&r->hdr->freed.pos, &cur, r->head, release, relaxed))
+                ;
+            shmring__spsc_after_publish(r, &r->hdr->wait.producer_sleeping, SHMRING_SEM_PRODUCER_WAKE);
+        }
         shmring__store(r->role == SHMRING_PRODUCER ? &r->hdr->prod.owner : &r->hdr->cons.owner, 0, relaxed);
         shmring__presence_detach(a->semid, a->role); /* also rings the peer's doorbell */
         shmring__event(a->map, SHMRING_EV_DETACH, a->role, a->pid);

@@ -210,8 +210,7 @@ static int64_t now_ns(void)
 }
 
 /* A producer asleep on a full ring gets the space of a single release: the release sees it asleep
- * and hands the space back (otherwise it would sleep on until a quarter of the ring was read, which
- * this consumer never does). Liveness, bounded by wall time: the push returns well before its 20 s
+ * and hands the space back with a wake-up. Liveness, bounded by wall time: the push returns well before its 20 s
  * timeout, and the consumer reads nothing more until it has. */
 SPSC_TEST(lazy, sleeping_producer_gets_a_single_release)
 {
@@ -227,11 +226,12 @@ SPSC_TEST(lazy, sleeping_producer_gets_a_single_release)
     s.rc = 1;
     SPSC_EQ(pthread_create(&t, NULL, push_wait_thread, &s), 0);
     deadline = now_ns() + 10 * (int64_t)1000000000;
-    while (shmring__load(&p->hdr->wait.producer_sleeping, acquire) == 0 && now_ns() < deadline)
+    while (shmring__load(&p->hdr->stats.producer_sleeps, acquire) == 0 && now_ns() < deadline)
         usleep(1000);
-    cr_assert(shmring__load(&p->hdr->wait.producer_sleeping, acquire) != 0, "the producer never slept");
+    cr_assert(shmring__load(&p->hdr->stats.producer_sleeps, acquire) != 0, "the producer never slept");
+    /* Either the release sees it announced and hands the space back (freed.pos 128), or it is
+     * between two slices and its next look before sleeping reads cons.pos: it gets the space. */
     spsc_pop_rec(c, 120, 0);
-    SPSC_EQU(freed_pos(c), 128);
     SPSC_EQ(pthread_join(t, NULL), 0);
     SPSC_EQ(s.rc, 0);
     for (i = 1; i <= n; i++)
