@@ -323,6 +323,12 @@ int shmring__spsc_corrupt(struct shmring_spsc *r)
     return -EUCLEAN;
 }
 
+/* The end of what we published: a consumer position past it is corruption. */
+static uint64_t published_end(const struct shmring_spsc *r)
+{
+    return r->pend_word != 0 ? r->pend_pos : r->tail;
+}
+
 /* Reloads the space the consumer handed back (freed.pos) and checks it: it may only move forward,
  * and only over records we published (a consumer cannot have released what it could not see):
  * never into our own reserved, uncommitted records, which a position up to the tail would hand
@@ -333,7 +339,7 @@ static int refresh_head(struct shmring_spsc *r)
     /* Pairs with the release store in shmring__spsc_publish(): the consumer is done with the
      * records before that position, so we may overwrite them. */
     uint64_t head = shmring__load(&r->hdr->freed.pos, acquire);
-    uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
+    uint64_t published = published_end(r);
     if (head - r->freed_seen > published - r->freed_seen || (head & r->align_mask))
         return shmring__spsc_corrupt(r);
     r->freed_seen = head;
@@ -350,7 +356,7 @@ static int refresh_exact(struct shmring_spsc *r)
 {
     /* Pairs with the release store in shmring_spsc_release(). */
     uint64_t head = shmring__load(&r->hdr->cons.pos, acquire);
-    uint64_t published = r->pend_word != 0 ? r->pend_pos : r->tail;
+    uint64_t published = published_end(r);
     if (head - r->head_cache > published - r->head_cache || (head & r->align_mask))
         return shmring__spsc_corrupt(r);
     r->head_cache = head;

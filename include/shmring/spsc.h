@@ -341,11 +341,11 @@ static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, si
         uint64_t w = shmring__load(SHMRING__U64_AT(r->data + off), acquire);
         uint64_t size;
         if (w == 0) {
-            /* Pairs with the release store in close(): every record committed before it is
-             * visible, so an empty ring now is the end of the stream. */
             /* Empty: the producer may be about to wait for what we released. */
             if (r->published != r->head)
                 shmring__spsc_publish(r);
+            /* Pairs with the release store in close(): every record committed before it is
+             * visible, so an empty ring now is the end of the stream. */
             if (!shmring__load(&r->hdr->wait.producer_closed, acquire)) {
                 /* While we wait, keep the line after the next header warm: a record that spills
                  * into it (a 64-byte payload does) then costs one miss, not two in a row.
@@ -377,7 +377,8 @@ static inline int shmring_spsc_peek(struct shmring_spsc *r, const void **buf, si
          * large record at offset 0 may need exactly this space. */
         if (r->peeked == 0) {
             shmring_spsc_release(r);
-            shmring__spsc_publish(r);
+            if (r->published != r->head) /* unless the release just did */
+                shmring__spsc_publish(r);
         }
     }
 }
